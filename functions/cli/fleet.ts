@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// The `fleet` command: validate and render a config repository.
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { formatIssue } from "../fleet/issues.ts";
+import { loadFleet, type LoadResult } from "../fleet/load.ts";
+import { Fleet } from "../fleet/schema.ts";
+import { DirectoryTree } from "../fleet/tree.ts";
+import { canonicalJson, renderFleet } from "../render/bundle.ts";
+import { contextWith } from "../render/context.ts";
+
+export const HELP = `fleet — proxy-fleet's command line
+
+Usage:
+  fleet validate <repo>                 check fleet.yaml and the files it references
+  fleet render <repo> --out <dir>       render one folder per service and manifest.json
+        [--bundle-dir <path>]           where the daemon will read the files (default /etc/proxy-fleet/bundle)
+        [--run-dir <path>]              where the daemon keeps sockets and pid files (default /run/proxy-fleet)
+        [--listen <address>]            address listeners bind to (default: every interface)
+  fleet schema [--out <file>]           print (or write) the JSON Schema of fleet.yaml for editors
+  fleet --help                          this text
+
+<repo> is a folder holding fleet.yaml. Errors are printed as file:line:column: error[rule]: message.
+Exit status: 0 when valid, 1 when the config has errors, 2 on a usage error.
+`;
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const processIo: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: "boolean", short: "h" },
+      out: { type: "string" },
+      "bundle-dir": { type: "string" },
+      "run-dir": { type: "string" },
+      listen: { type: "string" },
+    },
+  });
+  const [command, repo, ...extra] = positionals;
+  if (values.help || command === undefined || command === "help") {
+    io.out(HELP);
+    return values.help || command === "help" ? 0 : 2;
+  }
+  switch (command) {
+    case "validate":
+      if (!repo || extra.length) return usage(io, "validate takes one folder");
+      return report(await loadFleet(new DirectoryTree(repo)), io, () => io.out(`${repo}: valid\n`));
+    case "render": {
+      if (!repo || extra.length || !values.out) return usage(io, "render takes one folder and --out <dir>");
+      const loaded = await loadFleet(new DirectoryTree(repo));
+      return report(loaded, io, async () => {
+        if (!loaded.ok) return;
+        const ctx = contextWith({
+          ...(values["bundle-dir"] ? { bundleDir: resolve(values["bundle-dir"]) } : {}),
+          ...(values["run-dir"] ? { runDir: resolve(values["run-dir"]) } : {}),
+          ...(values.listen ? { listenAddress: values.listen } : {}),
+        });
+        const { bundles, manifest } = renderFleet(loaded.model, ctx);
+        const files: Record<string, string> = { "manifest.json": canonicalJson(manifest) };
+        for (const bundle of bundles) {
+          for (const [name, content] of Object.entries(bundle.files)) files[join(bundle.service, name)] = content;
+        }
+        await replaceDirectory(values.out!, files);
+        for (const bundle of bundles) io.out(`${bundle.service} (${bundle.kind}) ${bundle.hash}\n`);
+      });
+    }
+    case "schema": {
+      const schema = JSON.stringify(jsonSchema(), null, 2) + "\n";
+      if (values.out) {
+        await mkdir(dirname(values.out), { recursive: true });
+        await writeFile(values.out, schema);
+      } else {
+        io.out(schema);
+      }
+      return 0;
+    }
+    default:
+      return usage(io, `unknown command "${command}"`);
+  }
+}
+
+export function jsonSchema(): object {
+  return z.toJSONSchema(Fleet, { io: "input", unrepresentable: "any", target: "draft-2020-12" });
+}
+
+async function report(result: LoadResult, io: Io, onValid: () => void | Promise<void>): Promise<number> {
+  for (const warning of result.warnings) io.err(formatIssue(warning) + "\n");
+  if (!result.ok) {
+    for (const error of result.errors) io.err(formatIssue(error) + "\n");
+    io.err(`${result.errors.length} error(s); nothing was rendered\n`);
+    return 1;
+  }
+  await onValid();
+  return 0;
+}
+
+function usage(io: Io, message: string): number {
+  io.err(`fleet: ${message}\n\n${HELP}`);
+  return 2;
+}
+
+/** Writes into a fresh folder, then swaps it in, so a half-written render never replaces a good one. */
+async function replaceDirectory(target: string, files: Record<string, string>): Promise<void> {
+  const staging = `${target}.staging-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(dirname(join(staging, name)), { recursive: true });
+    await writeFile(join(staging, name), content);
+  }
+  await rm(target, { recursive: true, force: true });
+  await rename(staging, target);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`fleet: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,162 @@
+// Loads fleet.yaml and the files it references from a ConfigTree, validates it, and returns either the
+// model or every problem found, each pinned to file:line with the rule it breaks.
+import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from "yaml";
+import type { z } from "zod";
+import { parseAllowlist } from "./allowlist.ts";
+import { checkFleet, type YamlPath } from "./checks.ts";
+import { compareIssues, type ConfigIssue } from "./issues.ts";
+import {
+  Fleet, type FleetConfig, type HaproxyConfig, type NginxConfig, type SquidConfig, type StrongswanConfig,
+} from "./schema.ts";
+import type { ConfigTree } from "./tree.ts";
+
+export const FLEET_FILE = "fleet.yaml";
+
+export type SquidModel = SquidConfig & { readonly allowlistEntries: readonly string[] };
+export type ServiceModel = (HaproxyConfig | NginxConfig | SquidModel | StrongswanConfig) & { readonly name: string };
+export type ServiceModelOf<K extends ServiceModel["kind"]> = Extract<ServiceModel, { kind: K }>;
+
+export interface FleetModel {
+  readonly version: 1;
+  /** Sorted by name. */
+  readonly services: readonly ServiceModel[];
+}
+
+export type LoadResult =
+  | { ok: true; model: FleetModel; warnings: ConfigIssue[] }
+  | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
+
+export async function loadFleet(tree: ConfigTree): Promise<LoadResult> {
+  const text = await tree.read(FLEET_FILE);
+  if (text === undefined) {
+    return failed([issue(FLEET_FILE, 1, 1, "missing-file", `${FLEET_FILE} was not found at the repository root`)]);
+  }
+  const parsed = parseFleetYaml(text);
+  if (!parsed.ok) return failed(parsed.errors);
+  const { doc, lineCounter } = parsed;
+  const where = (path: YamlPath) => locate(doc, lineCounter, path);
+
+  const result = Fleet.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  if (!result.success) {
+    return failed(result.error.issues.flatMap((zodIssue) => fromZodIssue(zodIssue, doc, lineCounter)));
+  }
+
+  const findings = checkFleet(result.data).map((finding) => {
+    const { line, column } = where(finding.path);
+    return { severity: finding.severity, file: FLEET_FILE, line, column, rule: finding.rule, message: finding.message };
+  });
+  const services = await Promise.all(
+    Object.entries(result.data.services).map(async ([name, service]) => {
+      if (service.kind !== "squid") return { model: { ...service, name } as ServiceModel, issues: [] };
+      return loadSquidAllowlist(tree, name, service, where(["services", name, "allowlist"]));
+    }),
+  );
+  const all = [...findings, ...services.flatMap((s) => s.issues)].sort(compareIssues);
+  const errors = all.filter((i) => i.severity === "error");
+  const warnings = all.filter((i) => i.severity === "warning");
+  if (errors.length > 0) return { ok: false, errors, warnings };
+  const model: FleetModel = {
+    version: 1,
+    services: services.map((s) => s.model).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+  return { ok: true, model, warnings };
+}
+
+/** Validates an already-parsed config object (no file positions): for models that come from storage. */
+export function parseFleetConfig(value: unknown): FleetConfig {
+  return Fleet.parse(value);
+}
+
+function failed(errors: ConfigIssue[]): LoadResult {
+  return { ok: false, errors: errors.sort(compareIssues), warnings: [] };
+}
+
+function issue(file: string, line: number, column: number, rule: string, message: string): ConfigIssue {
+  return { severity: "error", file, line, column, rule, message };
+}
+
+type ParsedYaml = { ok: true; doc: Document; lineCounter: LineCounter } | { ok: false; errors: ConfigIssue[] };
+
+function parseFleetYaml(text: string): ParsedYaml {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      errors: doc.errors.map((e) => {
+        const pos = lineCounter.linePos(e.pos[0]);
+        return issue(FLEET_FILE, pos.line, pos.col, "yaml-syntax", e.message.split("\n")[0]!.replace(/ at line \d+, column \d+.*$/, ""));
+      }),
+    };
+  }
+  if (!isMap(doc.contents)) {
+    return { ok: false, errors: [issue(FLEET_FILE, 1, 1, "schema", "fleet.yaml must be a mapping with version and services")] };
+  }
+  return { ok: true, doc, lineCounter };
+}
+
+/** The line and column of the deepest node on `path` that exists in the document. */
+function locate(doc: Document, lineCounter: LineCounter, path: YamlPath): { line: number; column: number } {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth), true) as YamlNode | undefined;
+    if (node && typeof node === "object" && node.range) {
+      const pos = lineCounter.linePos(node.range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return { line: 1, column: 1 };
+}
+
+/** The position of a key within the mapping at `path`, for "unknown key" errors. */
+function locateKey(doc: Document, lineCounter: LineCounter, path: YamlPath, key: string) {
+  const map = path.length === 0 ? doc.contents : doc.getIn(path, true);
+  if (isMap(map)) {
+    const pair = map.items.find((item) => isScalar(item.key) && item.key.value === key);
+    if (pair && isScalar(pair.key) && pair.key.range) {
+      const pos = lineCounter.linePos(pair.key.range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return undefined;
+}
+
+function fromZodIssue(
+  zodIssue: z.core.$ZodIssue,
+  doc: Document,
+  lineCounter: LineCounter,
+): ConfigIssue[] {
+  const where = (path: YamlPath) => locate(doc, lineCounter, path);
+  const path = zodIssue.path.filter((part): part is string | number => typeof part !== "symbol");
+  const at = path.length > 0 ? `${path.join(".")}: ` : "";
+  if (zodIssue.code === "unrecognized_keys") {
+    return zodIssue.keys.map((key) => {
+      const pos = locateKey(doc, lineCounter, path, key) ?? where(path);
+      return issue(FLEET_FILE, pos.line, pos.column, "unknown-key", `${at}unknown key "${key}"`);
+    });
+  }
+  const { line, column } = where(path);
+  const rule = zodIssue.code === "custom" ? String((zodIssue.params as { rule?: string } | undefined)?.rule ?? "schema") : "schema";
+  return [issue(FLEET_FILE, line, column, rule, `${at}${zodIssue.message}`)];
+}
+
+async function loadSquidAllowlist(
+  tree: ConfigTree,
+  name: string,
+  service: SquidConfig,
+  referencedAt: { line: number; column: number },
+): Promise<{ model: ServiceModel; issues: ConfigIssue[] }> {
+  const text = await tree.read(service.allowlist);
+  if (text === undefined) {
+    return {
+      model: { ...service, name, allowlistEntries: [] },
+      issues: [issue(FLEET_FILE, referencedAt.line, referencedAt.column, "missing-file",
+        `services.${name}.allowlist: ${service.allowlist} does not exist in the repository`)],
+    };
+  }
+  const allowlist = parseAllowlist(text);
+  const issues: ConfigIssue[] = allowlist.problems.map((p) => ({ ...p, file: service.allowlist }));
+  if (allowlist.entries.length === 0 && !issues.some((i) => i.severity === "error")) {
+    issues.push(issue(service.allowlist, 1, 1, "allowlist-empty", "the allowlist has no entries: the proxy would deny everything"));
+  }
+  return { model: { ...service, name, allowlistEntries: allowlist.entries }, issues };
+}

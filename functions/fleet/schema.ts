@@ -1,0 +1,250 @@
+// The fleet.yaml schema. Every string that reaches a rendered file is constrained here to a safe alphabet,
+// so no value can carry a newline, a quote, a brace or a directive separator into a daemon's config.
+import { z } from "zod";
+import { DURATION_PATTERN } from "./duration.ts";
+import { DH_GROUPS, ENCRYPTION, INTEGRITY } from "./algorithms.ts";
+import { isDnsName, isIpAddress, normalizeDnsName, parseCidr } from "./net.ts";
+
+function withRule<T extends z.ZodType>(schema: T, rule: string, check: (value: z.output<T>) => string | undefined) {
+  return schema.superRefine((value, ctx) => {
+    const problem = check(value);
+    if (problem) ctx.addIssue({ code: "custom", message: problem, params: { rule } });
+  });
+}
+
+export const Name = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,47}$/, "must start with a lowercase letter and hold only a-z, 0-9 and '-' (48 at most)");
+
+export const Port = z.number().int().min(1).max(65535);
+
+export const PortRange = withRule(
+  z.union([Port, z.string().regex(/^[0-9]{1,5}-[0-9]{1,5}$/, "must be a port or a range such as 8000-8100")]),
+  "port-range",
+  (value) => {
+    if (typeof value === "number") return undefined;
+    const [low, high] = value.split("-").map(Number) as [number, number];
+    if (low < 1 || high > 65535) return `port range ${value} is outside 1-65535`;
+    if (low >= high) return `port range ${value} must go from low to high`;
+    return undefined;
+  },
+);
+
+export const Duration = z.string().regex(DURATION_PATTERN, "must be a duration such as 500ms, 30s, 5m, 8h or 1d");
+
+export const Cidr = withRule(z.string(), "cidr", (value) => {
+  const parsed = parseCidr(value);
+  return parsed.ok ? undefined : `"${value}" ${parsed.reason}`;
+}).transform((value) => (parseCidr(value) as { ok: true; cidr: { text: string } }).cidr.text);
+
+export const DnsName = withRule(z.string(), "dns-name", (value) =>
+  isDnsName(value) ? undefined : `"${value}" is not a valid DNS name`,
+).transform(normalizeDnsName);
+
+/** A host to connect to: an IPv4/IPv6 address or a DNS name that the DNS loop resolves. */
+export const Host = withRule(z.string(), "host", (value) =>
+  isIpAddress(value) || isDnsName(value) ? undefined : `"${value}" is neither an IP address nor a valid DNS name`,
+).transform((value) => (isIpAddress(value) ? value : normalizeDnsName(value)));
+
+/** A rule endpoint: a CIDR, an address, or a DNS name. */
+export const Endpoint = withRule(z.string(), "endpoint", (value) => {
+  if (value.includes("/") || isIpAddress(value)) {
+    const parsed = parseCidr(value);
+    return parsed.ok ? undefined : `"${value}" ${parsed.reason}`;
+  }
+  return isDnsName(value) ? undefined : `"${value}" is neither a CIDR, an IP address nor a valid DNS name`;
+}).transform((value) => {
+  if (value.includes("/") || isIpAddress(value)) return (parseCidr(value) as { ok: true; cidr: { text: string } }).cidr.text;
+  return normalizeDnsName(value);
+});
+
+export const Target = z.strictObject({ host: Host, port: Port });
+
+const Timeouts = z.strictObject({
+  connect: Duration.default("5s"),
+  client: Duration.default("1h"),
+  server: Duration.default("1h"),
+});
+
+const HealthCheck = z.strictObject({
+  enabled: z.boolean().default(true),
+  interval: Duration.default("5s"),
+  rise: z.number().int().min(1).max(100).default(2),
+  fall: z.number().int().min(1).max(100).default(3),
+});
+
+export const HaproxyListener = z.strictObject({
+  name: Name,
+  port: Port,
+  backends: z.array(Target).min(1, "needs at least one backend"),
+  balance: z.enum(["roundrobin", "leastconn", "source"]).default("roundrobin"),
+  healthCheck: HealthCheck.default({ enabled: true, interval: "5s", rise: 2, fall: 3 }),
+  timeouts: Timeouts.default({ connect: "5s", client: "1h", server: "1h" }),
+  allowedSources: z.array(Cidr).default([]),
+  maxConnections: z.number().int().min(1).max(1_000_000).optional(),
+});
+
+export const HaproxyService = z.strictObject({
+  kind: z.literal("haproxy"),
+  listeners: z.array(HaproxyListener).min(1, "needs at least one listener"),
+});
+
+const NginxRoute = z.strictObject({
+  /** Server name: exact, or ".example.com" / "*.example.com" for a domain and its subdomains. */
+  match: withRule(z.string(), "server-name", (value) => {
+    const bare = value.startsWith("*.") ? value.slice(2) : value.startsWith(".") ? value.slice(1) : value;
+    return isDnsName(bare) ? undefined : `"${value}" is not a server name (example.com, .example.com or *.example.com)`;
+  }).transform((value) => value.toLowerCase()),
+  upstream: Target,
+});
+
+const NginxTlsListener = z.strictObject({
+  port: Port,
+  routes: z.array(NginxRoute).min(1, "needs at least one route"),
+  default: Target.optional(),
+});
+
+const NginxHttpListener = z.strictObject({
+  port: Port,
+  routes: z.array(NginxRoute).min(1, "needs at least one route"),
+  default: Target.optional(),
+});
+
+export const NginxService = z.strictObject({
+  kind: z.literal("nginx"),
+  resolver: z
+    .strictObject({
+      addresses: z.array(Host).min(1).default(["169.254.169.253"]),
+      valid: Duration.default("30s"),
+      timeout: Duration.default("5s"),
+      ipv6: z.boolean().default(false),
+    })
+    .default({ addresses: ["169.254.169.253"], valid: "30s", timeout: "5s", ipv6: false }),
+  proxyProtocol: z
+    .strictObject({ enabled: z.boolean().default(true), trustedCidrs: z.array(Cidr).min(1, "names the load balancer's CIDRs") })
+    .optional(),
+  access: z
+    .strictObject({ allow: z.array(Cidr).default([]), deny: z.array(Cidr).default([]) })
+    .default({ allow: [], deny: [] }),
+  tls: z.array(NginxTlsListener).default([]),
+  http: z.array(NginxHttpListener).default([]),
+  connectTimeout: Duration.default("5s"),
+});
+
+export const SquidService = z.strictObject({
+  kind: z.literal("squid"),
+  port: Port.default(3128),
+  /** Path (from the repository root) of the allowlist file: one domain or ".suffix" per line. */
+  allowlist: z.string().regex(/^(?!\/)(?!.*\.\.)[A-Za-z0-9._/-]+$/, "must be a relative path inside the repository"),
+  allowedSources: z.array(Cidr).min(1, "names the client CIDRs allowed to use the proxy"),
+  connectPorts: z.array(PortRange).min(1).default([443]),
+  httpPorts: z.array(PortRange).default([]),
+  dnsNameservers: z.array(z.string().refine(isIpAddress, "must be an IP address")).default([]),
+});
+
+const SsmParameter = z.strictObject({
+  ssmParameter: z.string().regex(/^\/?[A-Za-z0-9_.\-/]{1,2047}$/, "is not an SSM parameter name"),
+});
+const SecretsManagerSecret = z.strictObject({
+  secretsManager: z.string().regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, "is not a Secrets Manager secret name or ARN"),
+});
+/** A reference to where the pre-shared key lives; never the key itself. */
+export const SecretReference = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    if (typeof value === "string") {
+      ctx.addIssue({
+        code: "custom",
+        params: { rule: "psk-literal" },
+        message:
+          "a pre-shared key must never be written in the config: store it as an SSM SecureString or a Secrets Manager " +
+          "secret and reference it ({ ssmParameter: /name } or { secretsManager: name })",
+      });
+    }
+  })
+  .pipe(
+    z.union([SsmParameter, SecretsManagerSecret], {
+      error: "must be { ssmParameter: name } or { secretsManager: name }",
+    }),
+  );
+
+/** IKE identity: address, FQDN, user@FQDN or a DN; quoted when rendered, so only a safe alphabet is allowed. */
+const IkeIdentity = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[A-Za-z0-9@.:=,_ /+*-]+$/, "may hold only letters, digits, spaces and @ . : = , _ / + * -");
+
+const Proposal = z.strictObject({
+  encryption: z.array(z.enum(ENCRYPTION)).min(1).default(["aes256gcm16", "aes256"]),
+  integrity: z.array(z.enum(INTEGRITY)).min(1).default(["sha256"]),
+  dhGroups: z.array(z.enum(DH_GROUPS)).min(1).default(["modp2048"]),
+});
+
+export const StrongswanConnection = z.strictObject({
+  name: Name,
+  ikeVersion: z.union([z.literal(1), z.literal(2)]).default(2),
+  psk: SecretReference,
+  local: z
+    .strictObject({ id: IkeIdentity.optional(), subnets: z.array(Cidr).min(1) }),
+  remote: z.strictObject({
+    address: z.string().refine(isIpAddress, "must be an IP address"),
+    id: IkeIdentity.optional(),
+    subnets: z.array(Cidr).min(1),
+  }),
+  ike: Proposal.extend({ lifetime: Duration.default("8h") }).default({
+    encryption: ["aes256gcm16", "aes256"], integrity: ["sha256"], dhGroups: ["modp2048"], lifetime: "8h",
+  }),
+  esp: Proposal.extend({ lifetime: Duration.default("1h") }).default({
+    encryption: ["aes256gcm16", "aes256"], integrity: ["sha256"], dhGroups: ["modp2048"], lifetime: "1h",
+  }),
+  /** start: bring the tunnel up now; trap: on first matching packet; none: wait for the peer. */
+  startAction: z.enum(["start", "trap", "none"]).default("start"),
+  dpdDelay: Duration.default("30s"),
+  /** Force UDP encapsulation of ESP (NAT-T) even without NAT in the path. */
+  forceUdpEncapsulation: z.boolean().default(false),
+});
+
+const Protocol = z.enum(["tcp", "udp", "icmp", "all"]);
+
+export const StrongswanRule = z.strictObject({
+  name: Name,
+  from: z.array(Endpoint).min(1),
+  to: z.array(Endpoint).min(1),
+  protocols: z.array(Protocol).min(1).default(["all"]),
+  ports: z.union([z.literal("all"), z.array(PortRange).min(1)]).default("all"),
+  /** destination port → source port: traffic reaching the instance on the source port goes to `to` on the destination port. */
+  portForward: z.record(z.string().regex(/^[0-9]{1,5}$/, "must be a port number"), Port).optional(),
+  masquerade: z.boolean().default(false),
+});
+
+export const StrongswanService = z.strictObject({
+  kind: z.literal("strongswan"),
+  /** Port-forward-only mode: no IPsec, just the iptables rules. */
+  noIpsec: z.boolean().default(false),
+  connections: z.array(StrongswanConnection).default([]),
+  rules: z.array(StrongswanRule).default([]),
+  /** What happens to forwarded traffic no rule accepts. */
+  defaultForward: z.enum(["drop", "accept"]).default("drop"),
+});
+
+export const Service = z.discriminatedUnion("kind", [HaproxyService, NginxService, SquidService, StrongswanService], {
+  error: (issue) =>
+    issue.code === "invalid_union" ? "kind must be one of haproxy, nginx, squid, strongswan" : undefined,
+});
+
+export const Fleet = z.strictObject({
+  version: z.literal(1, { error: "version must be 1" }),
+  services: z.record(Name, Service).refine((services) => Object.keys(services).length > 0, "needs at least one service"),
+});
+
+export type FleetInput = z.input<typeof Fleet>;
+export type FleetConfig = z.output<typeof Fleet>;
+export type ServiceConfig = z.output<typeof Service>;
+export type HaproxyConfig = z.output<typeof HaproxyService>;
+export type NginxConfig = z.output<typeof NginxService>;
+export type SquidConfig = z.output<typeof SquidService>;
+export type StrongswanConfig = z.output<typeof StrongswanService>;
+export type StrongswanConnectionConfig = z.output<typeof StrongswanConnection>;
+export type StrongswanRuleConfig = z.output<typeof StrongswanRule>;
+export type TargetConfig = z.output<typeof Target>;

@@ -1,0 +1,46 @@
+// A config repository seen as a tree of files. The same loader serves a local folder, a git commit
+// or CodeCommit's GetFolder/GetFile: each only has to implement `read`.
+import { readFile } from "node:fs/promises";
+import { resolve, sep } from "node:path";
+
+export interface ConfigTree {
+  /** Reads a file by its POSIX path relative to the repository root; undefined when it does not exist. */
+  read(path: string): Promise<string | undefined>;
+}
+
+/** Rejects absolute paths and any path that climbs out of the repository. */
+export function isSafeRelativePath(path: string): boolean {
+  return path.length > 0 && !path.startsWith("/") && !path.split("/").some((part) => part === ".." || part === "");
+}
+
+export class DirectoryTree implements ConfigTree {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  async read(path: string): Promise<string | undefined> {
+    if (!isSafeRelativePath(path)) return undefined;
+    const full = resolve(this.root, path);
+    if (!full.startsWith(this.root + sep)) return undefined;
+    try {
+      return await readFile(full, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "EISDIR") {
+        return undefined;
+      }
+      throw error;
+    }
+  }
+}
+
+export class MemoryTree implements ConfigTree {
+  private readonly files: ReadonlyMap<string, string>;
+  constructor(files: Record<string, string>) {
+    this.files = new Map(Object.entries(files));
+  }
+
+  async read(path: string): Promise<string | undefined> {
+    return isSafeRelativePath(path) ? this.files.get(path) : undefined;
+  }
+}

@@ -1,0 +1,45 @@
+// What a renderer needs besides the model: where the files will live and what DNS resolved to.
+// Renderers are pure: the same model and context give byte-identical files.
+
+/** Hostname → its current addresses, as the DNS loop last accepted them. */
+export type ResolvedTargets = Readonly<Record<string, readonly string[]>>;
+
+export interface RenderContext {
+  /** Directory the daemon reads the bundle's files from. */
+  readonly bundleDir: string;
+  /** Directory for sockets, pid files and state the daemon writes. */
+  readonly runDir: string;
+  /** Address listeners bind to; undefined binds every interface. */
+  readonly listenAddress?: string;
+  /** Resolved addresses for the hostnames the service routes to. */
+  readonly targets: ResolvedTargets;
+  /** Squid only: a hosts file to consult before DNS (tests point names at loopback with it). */
+  readonly squidHostsFile?: string;
+}
+
+export const CONTAINER_CONTEXT: RenderContext = {
+  bundleDir: "/etc/proxy-fleet/bundle",
+  runDir: "/run/proxy-fleet",
+  targets: {},
+};
+
+export function contextWith(overrides: Partial<RenderContext>): RenderContext {
+  return { ...CONTAINER_CONTEXT, ...overrides };
+}
+
+export const HEADER = (service: string, kind: string) =>
+  `# proxy-fleet: ${kind} service "${service}". Generated from fleet.yaml; edits here are overwritten.`;
+
+/** `host:port`, bracketing IPv6 addresses. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export function sortedUnique(values: Iterable<string>): string[] {
+  return [...new Set(values)].sort(compareText);
+}
+
+/** Locale-independent ordering, so output never depends on the machine that renders it. */
+export function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

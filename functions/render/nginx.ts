@@ -1,0 +1,139 @@
+// NGINX: TLS passthrough routed by SNI (stream + ssl_preread) and HTTP routed by Host, both optionally
+// behind PROXY protocol v2 from the NLB, so allow/deny sees the real client address.
+import { durationMs, formatDuration } from "../fleet/duration.ts";
+import type { ServiceModelOf } from "../fleet/load.ts";
+import { HEADER, hostPort, type RenderContext } from "./context.ts";
+
+type Nginx = ServiceModelOf<"nginx">;
+type Route = Nginx["tls"][number]["routes"][number];
+type Target = Route["upstream"];
+
+export const NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+const time = (text: string) => formatDuration(durationMs(text), ["ms", "s", "m", "h", "d"]);
+
+export function renderNginx(service: Nginx, ctx: RenderContext): Record<string, string> {
+  const lines = [
+    HEADER(service.name, "nginx"),
+    `load_module ${NGINX_STREAM_MODULE};`,
+    "worker_processes auto;",
+    `pid ${ctx.runDir}/nginx.pid;`,
+    "error_log stderr notice;",
+    "",
+    "events {",
+    "    worker_connections 4096;",
+    "}",
+  ];
+  if (service.tls.length > 0) lines.push("", ...streamBlock(service, ctx));
+  if (service.http.length > 0) lines.push("", ...httpBlock(service, ctx));
+  return { "nginx.conf": lines.join("\n") + "\n" };
+}
+
+function listen(ctx: RenderContext, port: number, service: Nginx): string {
+  const address = ctx.listenAddress ? hostPort(ctx.listenAddress, port) : String(port);
+  return `listen ${address}${service.proxyProtocol?.enabled ? " proxy_protocol" : ""};`;
+}
+
+function resolver(service: Nginx): string[] {
+  const addresses = service.resolver.addresses.map((a) => (a.includes(":") ? `[${a}]` : a)).join(" ");
+  return [
+    `resolver ${addresses} valid=${time(service.resolver.valid)} ipv6=${service.resolver.ipv6 ? "on" : "off"};`,
+    `resolver_timeout ${time(service.resolver.timeout)};`,
+  ];
+}
+
+/** Deny entries first, then allow entries; with an allow list, everything else is denied. */
+function accessRules(service: Nginx): string[] {
+  return [
+    ...(service.proxyProtocol?.enabled ? service.proxyProtocol.trustedCidrs.map((c) => `set_real_ip_from ${c};`) : []),
+    ...service.access.deny.map((c) => `deny ${c};`),
+    ...service.access.allow.map((c) => `allow ${c};`),
+    ...(service.access.allow.length > 0 ? ["deny all;"] : []),
+  ];
+}
+
+/** `hostnames` lets ".example.com" and "*.example.com" match subdomains; exact names win over wildcards. */
+function routeMap(source: string, variable: string, routes: readonly Route[], fallback: string): string[] {
+  return [
+    `map ${source} ${variable} {`,
+    "    hostnames;",
+    `    default ${fallback};`,
+    ...routes.map((route) => `    ${route.match} ${target(route.upstream)};`),
+    "}",
+  ];
+}
+
+const target = (upstream: Target) => hostPort(upstream.host, upstream.port);
+
+function streamBlock(service: Nginx, ctx: RenderContext): string[] {
+  const rejectSocket = `unix:${ctx.runDir}/nginx-no-route.sock`;
+  const body = [
+    ...resolver(service),
+    "log_format routed '$remote_addr [$time_local] $protocol $status $ssl_preread_server_name $upstream_addr $bytes_sent $bytes_received $session_time';",
+    "access_log /dev/stdout routed;",
+    "",
+    "# Connections whose SNI matches no route are closed here.",
+    "server {",
+    `    listen ${rejectSocket};`,
+    "    return \"\";",
+    "}",
+  ];
+  for (const listener of service.tls) {
+    const variable = `$tls_${listener.port}_upstream`;
+    body.push(
+      "",
+      ...routeMap("$ssl_preread_server_name", variable, listener.routes, listener.default ? target(listener.default) : rejectSocket),
+      "",
+      "server {",
+      `    ${listen(ctx, listener.port, service)}`,
+      ...accessRules(service).map((line) => `    ${line}`),
+      "    ssl_preread on;",
+      `    proxy_connect_timeout ${time(service.connectTimeout)};`,
+      `    proxy_pass ${variable};`,
+      "}",
+    );
+  }
+  return ["stream {", ...indent(body), "}"];
+}
+
+function httpBlock(service: Nginx, ctx: RenderContext): string[] {
+  const body = [
+    ...resolver(service),
+    `client_body_temp_path ${ctx.runDir}/nginx-client-body;`,
+    `proxy_temp_path ${ctx.runDir}/nginx-proxy;`,
+    `fastcgi_temp_path ${ctx.runDir}/nginx-fastcgi;`,
+    `uwsgi_temp_path ${ctx.runDir}/nginx-uwsgi;`,
+    `scgi_temp_path ${ctx.runDir}/nginx-scgi;`,
+    "access_log /dev/stdout combined;",
+    "server_tokens off;",
+  ];
+  for (const listener of service.http) {
+    const variable = `$http_${listener.port}_upstream`;
+    body.push(
+      "",
+      ...routeMap("$host", variable, listener.routes, listener.default ? target(listener.default) : '""'),
+      "",
+      "server {",
+      `    ${listen(ctx, listener.port, service)}`,
+      ...(service.proxyProtocol?.enabled ? ["    real_ip_header proxy_protocol;"] : []),
+      ...accessRules(service).map((line) => `    ${line}`),
+      "    location / {",
+      `        if (${variable} = "") {`,
+      "            return 421;",
+      "        }",
+      `        proxy_connect_timeout ${time(service.connectTimeout)};`,
+      "        proxy_http_version 1.1;",
+      '        proxy_set_header Connection "";',
+      "        proxy_set_header Host $host;",
+      "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+      `        proxy_pass http://${variable};`,
+      "    }",
+      "}",
+    );
+  }
+  return ["http {", ...indent(body), "}"];
+}
+
+function indent(lines: string[]): string[] {
+  return lines.map((line) => (line === "" ? "" : `    ${line}`));
+}
