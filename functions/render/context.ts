@@ -13,6 +13,8 @@ export interface RenderContext {
   readonly listenAddress?: string;
   /** Resolved addresses for the hostnames the service routes to. */
   readonly targets: ResolvedTargets;
+  /** Directory for access and error logs; undefined sends them to the container's stdout and stderr. */
+  readonly logDir?: string;
   /** Squid only: a hosts file to consult before DNS (tests point names at loopback with it). */
   readonly squidHostsFile?: string;
 }
@@ -22,6 +24,11 @@ export const CONTAINER_CONTEXT: RenderContext = {
   runDir: "/run/proxy-fleet",
   targets: {},
 };
+
+/** Where a daemon writes a log stream: a file in logDir, or the standard stream the container collects. */
+export function logPath(ctx: RenderContext, name: string, stream: "stdout" | "stderr"): string {
+  return ctx.logDir ? `${ctx.logDir}/${name}` : `/dev/${stream}`;
+}
 
 export function contextWith(overrides: Partial<RenderContext>): RenderContext {
   return { ...CONTAINER_CONTEXT, ...overrides };

@@ -2,7 +2,7 @@
 // behind PROXY protocol v2 from the NLB, so allow/deny sees the real client address.
 import { durationMs, formatDuration } from "../fleet/duration.ts";
 import type { ServiceModelOf } from "../fleet/load.ts";
-import { HEADER, hostPort, type RenderContext } from "./context.ts";
+import { HEADER, hostPort, logPath, type RenderContext } from "./context.ts";
 
 type Nginx = ServiceModelOf<"nginx">;
 type Route = Nginx["tls"][number]["routes"][number];
@@ -18,7 +18,7 @@ export function renderNginx(service: Nginx, ctx: RenderContext): Record<string, 
     `load_module ${NGINX_STREAM_MODULE};`,
     "worker_processes auto;",
     `pid ${ctx.runDir}/nginx.pid;`,
-    "error_log stderr notice;",
+    `error_log ${ctx.logDir ? logPath(ctx, "nginx-error.log", "stderr") : "stderr"} notice;`,
     "",
     "events {",
     "    worker_connections 4096;",
@@ -70,7 +70,7 @@ function streamBlock(service: Nginx, ctx: RenderContext): string[] {
   const body = [
     ...resolver(service),
     "log_format routed '$remote_addr [$time_local] $protocol $status $ssl_preread_server_name $upstream_addr $bytes_sent $bytes_received $session_time';",
-    "access_log /dev/stdout routed;",
+    `access_log ${logPath(ctx, "nginx-stream-access.log", "stdout")} routed;`,
     "",
     "# Connections whose SNI matches no route are closed here.",
     "server {",
@@ -104,7 +104,7 @@ function httpBlock(service: Nginx, ctx: RenderContext): string[] {
     `fastcgi_temp_path ${ctx.runDir}/nginx-fastcgi;`,
     `uwsgi_temp_path ${ctx.runDir}/nginx-uwsgi;`,
     `scgi_temp_path ${ctx.runDir}/nginx-scgi;`,
-    "access_log /dev/stdout combined;",
+    `access_log ${logPath(ctx, "nginx-http-access.log", "stdout")} combined;`,
     "server_tokens off;",
   ];
   for (const listener of service.http) {

@@ -1,7 +1,7 @@
 // Squid: an explicit egress proxy that tunnels (CONNECT) only to allowlisted domains on allowed ports,
 // from allowed client networks, caches nothing and denies everything else.
 import type { ServiceModelOf } from "../fleet/load.ts";
-import { HEADER, hostPort, type RenderContext } from "./context.ts";
+import { HEADER, hostPort, logPath, type RenderContext } from "./context.ts";
 
 type Squid = ServiceModelOf<"squid">;
 
@@ -27,15 +27,14 @@ export function renderSquid(service: Squid, ctx: RenderContext): Record<string, 
     "",
     "cache deny all",
     "cache_mem 0 MB",
-    "via off",
     "forwarded_for delete",
     "httpd_suppress_version_string on",
     "shutdown_lifetime 3 seconds",
     "",
     `pid_filename ${ctx.runDir}/squid.pid`,
     `coredump_dir ${ctx.runDir}`,
-    "cache_log /dev/stderr",
-    "access_log stdio:/dev/stdout squid",
+    `cache_log ${logPath(ctx, "squid-cache.log", "stderr")}`,
+    `access_log stdio:${logPath(ctx, "squid-access.log", "stdout")} squid`,
     "logfile_rotate 0",
     ...(service.dnsNameservers.length > 0 ? [`dns_nameservers ${service.dnsNameservers.join(" ")}`] : []),
     ...(ctx.squidHostsFile

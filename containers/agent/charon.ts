@@ -1,0 +1,62 @@
+// Starting charon (charon-systemd) with a configuration of our own, inside a network namespace.
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { startDaemon, waitFor, type Daemon } from "./process.ts";
+
+const PLUGINS = [
+  "random", "nonce", "aes", "sha1", "sha2", "md5", "hmac", "kdf", "gcm", "openssl", "pem", "pkcs1", "x509",
+  "pubkey", "socket-default", "kernel-netlink", "vici", "updown",
+];
+
+export interface CharonOptions {
+  /** Directory for strongswan.conf, the vici socket and the log. */
+  readonly dir: string;
+  readonly netns: string;
+  /** Userspace ESP (for kernels without xfrm ESP support); needs a TUN device. */
+  readonly libipsec?: boolean;
+}
+
+export interface Charon {
+  readonly viciUri: string;
+  /** Environment that points swanctl at this charon's strongswan.conf. */
+  readonly env: NodeJS.ProcessEnv;
+  log(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startCharon(options: CharonOptions): Promise<Charon> {
+  await mkdir(options.dir, { recursive: true });
+  const socket = join(options.dir, "charon.vici");
+  const logFile = join(options.dir, "charon.log");
+  const confFile = join(options.dir, "strongswan.conf");
+  const plugins = options.libipsec ? [...PLUGINS, "kernel-libipsec"] : PLUGINS;
+  await writeFile(
+    confFile,
+    [
+      "charon-systemd {",
+      `  load = ${plugins.join(" ")}`,
+      "  install_virtual_ip = no",
+      "  retransmit_tries = 3",
+      "  plugins {",
+      `    vici { socket = unix://${socket} }`,
+      "  }",
+      "  journal { default = -1 }",
+      "  filelog {",
+      `    main { path = ${logFile}\n      default = 1\n      ike = 2\n      time_format = %H:%M:%S }`,
+      "  }",
+      "}",
+      "",
+    ].join("\n"),
+  );
+  const env = { ...process.env, STRONGSWAN_CONF: confFile };
+  const daemon: Daemon = startDaemon("charon-systemd", [], { netns: options.netns, env });
+  await waitFor("charon's vici socket", () => existsSync(socket) || daemon.process.exitCode !== null, 10_000);
+  if (daemon.process.exitCode !== null) throw new Error(`charon exited: ${daemon.output()}`);
+  return {
+    viciUri: `unix://${socket}`,
+    env,
+    log: async () => (existsSync(logFile) ? readFile(logFile, "utf8") : ""),
+    stop: () => daemon.stop(),
+  };
+}
