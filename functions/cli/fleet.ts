@@ -10,6 +10,7 @@ import { Fleet } from "../fleet/schema.ts";
 import { DirectoryTree } from "../fleet/tree.ts";
 import { canonicalJson, renderFleet } from "../render/bundle.ts";
 import { contextWith } from "../render/context.ts";
+import { renderAndCheckLocally } from "./local.ts";
 
 export const HELP = `fleet — proxy-fleet's command line
 
@@ -19,6 +20,9 @@ Usage:
         [--bundle-dir <path>]           where the daemon will read the files (default /etc/proxy-fleet/bundle)
         [--run-dir <path>]              where the daemon keeps sockets and pid files (default /run/proxy-fleet)
         [--listen <address>]            address listeners bind to (default: every interface)
+  fleet local <repo> [--work <dir>]    render every service for this machine into <dir> (default .fleet/local)
+                                        and check each file with its daemon (haproxy, nginx, squid, swanctl,
+                                        iptables-restore; the last two in a throwaway network namespace, as root)
   fleet schema [--out <file>]           print (or write) the JSON Schema of fleet.yaml for editors
   fleet --help                          this text
 
@@ -44,6 +48,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       "bundle-dir": { type: "string" },
       "run-dir": { type: "string" },
       listen: { type: "string" },
+      work: { type: "string" },
     },
   });
   const [command, repo, ...extra] = positionals;
@@ -73,6 +78,26 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         await replaceDirectory(values.out!, files);
         for (const bundle of bundles) io.out(`${bundle.service} (${bundle.kind}) ${bundle.hash}\n`);
       });
+    }
+    case "local": {
+      if (!repo || extra.length) return usage(io, "local takes one folder");
+      const loaded = await loadFleet(new DirectoryTree(repo));
+      let failures = 0;
+      const code = await report(loaded, io, async () => {
+        if (!loaded.ok) return;
+        const reports = await renderAndCheckLocally(loaded.model, values.work ?? ".fleet/local");
+        for (const r of reports) {
+          io.out(`${r.service} (${r.kind}) ${r.hash}\n  rendered in ${r.dir}\n`);
+          for (const c of r.checks) {
+            io.out(`  ${c.ok ? "ok  " : "FAIL"} ${c.file}\n`);
+            if (!c.ok) {
+              failures++;
+              io.out(c.output.replace(/^/gm, "       ") + "\n");
+            }
+          }
+        }
+      });
+      return code || (failures > 0 ? 1 : 0);
     }
     case "schema": {
       const schema = JSON.stringify(jsonSchema(), null, 2) + "\n";
