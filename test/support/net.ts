@@ -1,0 +1,170 @@
+// Loopback peers for traffic tests: upstream servers that say who they are, clients, a PROXY v2 header.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer, connect, type AddressInfo, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tls from "node:tls";
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export async function waitForPort(port: number, timeoutMs = 10_000, host = "127.0.0.1"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+export interface Upstream {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+async function listen(server: Server, host = "127.0.0.1", port = 0): Promise<Upstream> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, resolve);
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A TCP server that greets every connection with its name, then echoes what it receives. */
+export function namedTcpServer(name: string, host = "127.0.0.1", port = 0): Promise<Upstream> {
+  return listen(
+    createServer((socket) => {
+      socket.on("error", () => undefined);
+      socket.write(`${name}\n`);
+      socket.pipe(socket);
+    }),
+    host,
+    port,
+  );
+}
+
+/** Connects, sends `message`, half-closes after `lingerMs`, and returns everything received ("" if refused or reset). */
+export async function exchange(port: number, message = "", options: { proxyHeader?: Buffer; localAddress?: string; lingerMs?: number } = {}): Promise<string> {
+  let socket: Socket;
+  try {
+    socket = await tcpConnect(port, options.proxyHeader, options.localAddress);
+  } catch {
+    return "";
+  }
+  if (message) socket.write(message);
+  setTimeout(() => socket.end(), options.lingerMs ?? 150);
+  return readAll(socket);
+}
+
+let certificate: { key: Buffer; cert: Buffer } | undefined;
+
+/** A self-signed certificate made once per run with the openssl command. */
+export function testCertificate(): { key: Buffer; cert: Buffer } {
+  if (!certificate) {
+    const dir = mkdtempSync(join(tmpdir(), "pf-cert-"));
+    execFileSync("openssl", [
+      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=proxy-fleet test",
+      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+    ], { stdio: "ignore" });
+    certificate = { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
+  }
+  return certificate;
+}
+
+/** A TLS server that answers every handshake with its own name: which upstream the SNI reached. */
+export function namedTlsServer(name: string): Promise<Upstream> {
+  const server = tls.createServer(testCertificate(), (socket) => {
+    socket.on("error", () => undefined);
+    socket.end(`${name} sni=${(socket as tls.TLSSocket & { servername?: string }).servername ?? ""}\n`);
+  });
+  return listen(server);
+}
+
+/** An HTTP/1.1 server that answers with its name and the Host header it saw. */
+export function namedHttpServer(name: string): Promise<Upstream> {
+  return listen(
+    createServer((socket) => {
+      socket.on("error", () => undefined);
+      let request = "";
+      socket.on("data", (chunk: Buffer) => {
+        request += chunk.toString();
+        if (!request.includes("\r\n\r\n")) return;
+        const host = /^host:\s*(.*)$/im.exec(request)?.[1]?.trim() ?? "";
+        const body = `${name} host=${host}\n`;
+        socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      });
+    }),
+  );
+}
+
+/** PROXY protocol v2 header for a TCP/IPv4 connection, as an NLB sends it. */
+export function proxyV2Header(source: string, sourcePort: number, destination: string, destinationPort: number): Buffer {
+  const signature = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+  const header = Buffer.alloc(16 + 12);
+  signature.copy(header, 0);
+  header[12] = 0x21; // version 2, PROXY command
+  header[13] = 0x11; // TCP over IPv4
+  header.writeUInt16BE(12, 14);
+  source.split(".").forEach((octet, i) => (header[16 + i] = Number(octet)));
+  destination.split(".").forEach((octet, i) => (header[20 + i] = Number(octet)));
+  header.writeUInt16BE(sourcePort, 24);
+  header.writeUInt16BE(destinationPort, 26);
+  return header;
+}
+
+/** Opens a TCP connection, optionally sends a PROXY v2 header, and resolves with the connected socket. */
+export function tcpConnect(port: number, proxyHeader?: Buffer, localAddress?: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port, ...(localAddress ? { localAddress } : {}) }, () => {
+      if (proxyHeader) socket.write(proxyHeader);
+      resolve(socket);
+    });
+    socket.once("error", reject);
+  });
+}
+
+/** Reads from the socket until it closes or `timeoutMs` passes; returns what arrived. */
+export function readAll(socket: Socket | tls.TLSSocket, timeoutMs = 5_000): Promise<string> {
+  return new Promise((resolve) => {
+    let data = "";
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(data);
+    };
+    const timer = setTimeout(done, timeoutMs);
+    socket.on("data", (chunk: Buffer) => (data += chunk.toString()));
+    socket.on("end", done);
+    socket.on("close", done);
+    socket.on("error", done);
+  });
+}
+
+/** A TLS handshake with SNI through the proxy; resolves with what the upstream said, or "" if refused. */
+export async function tlsThrough(port: number, servername: string, proxyHeader?: Buffer): Promise<string> {
+  let raw: Socket;
+  try {
+    raw = await tcpConnect(port, proxyHeader);
+  } catch {
+    return "";
+  }
+  const socket = tls.connect({ socket: raw, servername, rejectUnauthorized: false });
+  socket.on("error", () => undefined);
+  return readAll(socket);
+}
