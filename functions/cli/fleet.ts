@@ -4,7 +4,7 @@ import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { formatIssue } from "../fleet/issues.ts";
+import { formatIssue, type ConfigIssue } from "../fleet/issues.ts";
 import { loadFleet, type LoadResult } from "../fleet/load.ts";
 import { Fleet } from "../fleet/schema.ts";
 import { DirectoryTree } from "../fleet/tree.ts";
@@ -59,7 +59,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   switch (command) {
     case "validate":
       if (!repo || extra.length) return usage(io, "validate takes one folder");
-      return report(await loadFleet(new DirectoryTree(repo)), io, () => io.out(`${repo}: valid\n`));
+      return report(await loadFleet(new DirectoryTree(repo)), io, () => io.out(`${repo}: valid\n`), repo);
     case "render": {
       if (!repo || extra.length || !values.out) return usage(io, "render takes one folder and --out <dir>");
       const loaded = await loadFleet(new DirectoryTree(repo));
@@ -77,7 +77,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         }
         await replaceDirectory(values.out!, files);
         for (const bundle of bundles) io.out(`${bundle.service} (${bundle.kind}) ${bundle.hash}\n`);
-      });
+      }, repo);
     }
     case "local": {
       if (!repo || extra.length) return usage(io, "local takes one folder");
@@ -96,7 +96,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
             }
           }
         }
-      });
+      }, repo);
       return code || (failures > 0 ? 1 : 0);
     }
     case "schema": {
@@ -118,10 +118,12 @@ export function jsonSchema(): object {
   return z.toJSONSchema(Fleet, { io: "input", unrepresentable: "any", target: "draft-2020-12" });
 }
 
-async function report(result: LoadResult, io: Io, onValid: () => void | Promise<void>): Promise<number> {
-  for (const warning of result.warnings) io.err(formatIssue(warning) + "\n");
+/** Prints warnings and errors with paths as seen from here (repo/file:line), so editors can jump to them. */
+async function report(result: LoadResult, io: Io, onValid: () => void | Promise<void>, repo: string): Promise<number> {
+  const located = (issue: ConfigIssue) => formatIssue({ ...issue, file: join(repo, issue.file) });
+  for (const warning of result.warnings) io.err(located(warning) + "\n");
   if (!result.ok) {
-    for (const error of result.errors) io.err(formatIssue(error) + "\n");
+    for (const error of result.errors) io.err(located(error) + "\n");
     io.err(`${result.errors.length} error(s); nothing was rendered\n`);
     return 1;
   }

@@ -95,9 +95,17 @@ function parseFleetYaml(text: string): ParsedYaml {
   return { ok: true, doc, lineCounter };
 }
 
-/** The line and column of the deepest node on `path` that exists in the document. */
+/**
+ * The line and column of the deepest part of `path` that exists in the document. A mapping entry is
+ * located at its key, so an error about a block ("services.vpn") points at the line that names it.
+ */
 function locate(doc: Document, lineCounter: LineCounter, path: YamlPath): { line: number; column: number } {
   for (let depth = path.length; depth >= 0; depth--) {
+    const last = path[depth - 1];
+    if (typeof last === "string") {
+      const key = locateKey(doc, lineCounter, path.slice(0, depth - 1), last);
+      if (key) return key;
+    }
     const node = doc.getIn(path.slice(0, depth), true) as YamlNode | undefined;
     if (node && typeof node === "object" && node.range) {
       const pos = lineCounter.linePos(node.range[0]);
@@ -135,6 +143,10 @@ function fromZodIssue(
     });
   }
   const { line, column } = where(path);
+  if (zodIssue.code === "invalid_key") {
+    const reason = zodIssue.issues.map((inner) => inner.message).join("; ");
+    return [issue(FLEET_FILE, line, column, "schema", `${at}the name "${String(path[path.length - 1])}" ${reason}`)];
+  }
   const rule = zodIssue.code === "custom" ? String((zodIssue.params as { rule?: string } | undefined)?.rule ?? "schema") : "schema";
   return [issue(FLEET_FILE, line, column, rule, `${at}${zodIssue.message}`)];
 }

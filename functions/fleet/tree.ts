@@ -26,9 +26,8 @@ export class DirectoryTree implements ConfigTree {
     try {
       return await readFile(full, "utf8");
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "EISDIR") {
-        return undefined;
-      }
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "EISDIR" || code === "ENOTDIR") return undefined;
       throw error;
     }
   }

@@ -1,0 +1,138 @@
+// The corpus of bad configs: each is rejected with the expected file, line and rule, and nothing renders.
+import { mkdtemp, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { main } from "../../functions/cli/fleet.ts";
+import { loadFleet } from "../../functions/fleet/load.ts";
+import { MemoryTree } from "../../functions/fleet/tree.ts";
+import { writeTree } from "../support/tree.ts";
+
+interface Case {
+  readonly name: string;
+  readonly files: Record<string, string>;
+  /** Every error expected, as "file:line rule", plus a fragment of the first error's message. */
+  readonly errors: string[];
+  readonly message: string;
+}
+
+const HEADER = "version: 1\nservices:\n";
+const haproxy = (listeners: string) => `${HEADER}  router:\n    kind: haproxy\n    listeners:\n${listeners}`;
+const listener = (name: string, port: number | string, extra = "") =>
+  `      - name: ${name}\n        port: ${port}\n        backends: [{ host: db.example.com, port: 5432 }]\n${extra}`;
+const squid = (extra: string, list = "example.com\n") => ({
+  "fleet.yaml": `${HEADER}  egress:\n    kind: squid\n    allowlist: allow.txt\n    allowedSources: [10.0.0.0/8]\n${extra}`,
+  "allow.txt": list,
+});
+const nginx = (body: string) => `${HEADER}  ingress:\n    kind: nginx\n${body}`;
+const tlsRoute = (match = "a.example.com") =>
+  `    tls:\n      - port: 443\n        routes:\n          - { match: "${match}", upstream: { host: a.example.net, port: 443 } }\n`;
+const vpn = (connection: string, rules = "") =>
+  `${HEADER}  vpn:\n    kind: strongswan\n    connections:\n      - name: dc1\n${connection}${rules}`;
+const goodConnection = (overrides: Record<string, string> = {}) => {
+  const fields: Record<string, string> = {
+    psk: "{ ssmParameter: /vpn/dc1 }",
+    local: "{ subnets: [10.0.0.0/16] }",
+    remote: "{ address: 198.51.100.1, subnets: [192.168.0.0/16] }",
+    ...overrides,
+  };
+  return Object.entries(fields).map(([key, value]) => `        ${key}: ${value}\n`).join("");
+};
+const forwardOnly = (rules: string) => `${HEADER}  fwd:\n    kind: strongswan\n    noIpsec: true\n    rules:\n${rules}`;
+
+const CASES: Case[] = [
+  // YAML itself
+  { name: "tab indentation", files: { "fleet.yaml": "version: 1\nservices:\n\trouter: {}\n" }, errors: ["fleet.yaml:3 yaml-syntax"], message: "" },
+  { name: "unclosed flow sequence", files: { "fleet.yaml": `${HEADER}  a:\n    kind: squid\n    allowedSources: [10.0.0.0/8\n` }, errors: ["fleet.yaml:6 yaml-syntax"], message: "" },
+  { name: "duplicate key", files: { "fleet.yaml": "version: 1\nversion: 1\nservices: {}\n" }, errors: ["fleet.yaml:2 yaml-syntax"], message: "unique" },
+  { name: "not a mapping", files: { "fleet.yaml": "- just\n- a list\n" }, errors: ["fleet.yaml:1 schema"], message: "mapping" },
+  { name: "missing fleet.yaml", files: { "other.yaml": "x: 1\n" }, errors: ["fleet.yaml:1 missing-file"], message: "not found" },
+  // Top level
+  { name: "wrong version", files: { "fleet.yaml": "version: 2\nservices:\n  a: { kind: haproxy, listeners: [] }\n" }, errors: ["fleet.yaml:1 schema", "fleet.yaml:3 schema"], message: "version must be 1" },
+  { name: "unknown kind", files: { "fleet.yaml": `${HEADER}  a:\n    kind: envoy\n` }, errors: ["fleet.yaml:4 schema"], message: "kind must be one of" },
+  { name: "bad service name", files: { "fleet.yaml": `${HEADER}  Bad_Name:\n    kind: haproxy\n    listeners:\n${listener("a", 1)}` }, errors: ["fleet.yaml:3 schema"], message: "lowercase" },
+  { name: "unknown key (typo)", files: { "fleet.yaml": haproxy(listener("a", 80, "        timeout: 5s\n")) }, errors: ["fleet.yaml:9 unknown-key"], message: 'unknown key "timeout"' },
+  // HAProxy
+  { name: "duplicate listen port", files: { "fleet.yaml": haproxy(listener("a", 5432) + listener("b", 5432)) }, errors: ["fleet.yaml:10 duplicate-port"], message: "port 5432 is already used" },
+  { name: "duplicate listener name", files: { "fleet.yaml": haproxy(listener("a", 1) + listener("a", 2)) }, errors: ["fleet.yaml:9 duplicate-name"], message: 'listener name "a"' },
+  { name: "port out of range", files: { "fleet.yaml": haproxy(listener("a", 70000)) }, errors: ["fleet.yaml:7 schema"], message: "65535" },
+  { name: "port as text", files: { "fleet.yaml": haproxy(listener("a", '"80"')) }, errors: ["fleet.yaml:7 schema"], message: "number" },
+  { name: "backend hostname invalid", files: { "fleet.yaml": haproxy("      - name: a\n        port: 80\n        backends: [{ host: -bad-.example.com, port: 80 }]\n") }, errors: ["fleet.yaml:8 host"], message: "neither an IP address nor a valid DNS name" },
+  { name: "backend hostname with space", files: { "fleet.yaml": haproxy("      - name: a\n        port: 80\n        backends: [{ host: \"db example.com\", port: 80 }]\n") }, errors: ["fleet.yaml:8 host"], message: "valid DNS name" },
+  { name: "CIDR with host bits", files: { "fleet.yaml": haproxy(listener("a", 80, "        allowedSources: [10.0.0.1/8]\n")) }, errors: ["fleet.yaml:9 cidr"], message: "did you mean 10.0.0.0/8" },
+  { name: "CIDR prefix too long", files: { "fleet.yaml": haproxy(listener("a", 80, "        allowedSources: [10.0.0.0/33]\n")) }, errors: ["fleet.yaml:9 cidr"], message: "prefix length above /32" },
+  { name: "overlapping CIDRs", files: { "fleet.yaml": haproxy(listener("a", 80, "        allowedSources:\n          - 10.0.0.0/8\n          - 10.1.0.0/16\n")) }, errors: ["fleet.yaml:11 cidr-overlap"], message: "10.1.0.0/16 overlaps 10.0.0.0/8" },
+  { name: "no backends", files: { "fleet.yaml": haproxy("      - name: a\n        port: 80\n        backends: []\n") }, errors: ["fleet.yaml:8 schema"], message: "at least one backend" },
+  { name: "bad duration", files: { "fleet.yaml": haproxy(listener("a", 80, "        timeouts: { connect: 5 seconds }\n")) }, errors: ["fleet.yaml:9 schema"], message: "duration" },
+  // NGINX
+  { name: "nginx without listeners", files: { "fleet.yaml": nginx("    resolver: { addresses: [10.0.0.2] }\n") }, errors: ["fleet.yaml:3 no-listeners"], message: "at least one tls or http listener" },
+  { name: "nginx bad server name", files: { "fleet.yaml": nginx(tlsRoute("a..example.com")) }, errors: ["fleet.yaml:8 server-name"], message: "is not a server name" },
+  { name: "nginx duplicate route", files: { "fleet.yaml": nginx(tlsRoute() + "          - { match: a.example.com, upstream: { host: b.example.net, port: 443 } }\n") }, errors: ["fleet.yaml:9 duplicate-route"], message: "server name a.example.com" },
+  { name: "nginx port used twice", files: { "fleet.yaml": nginx(tlsRoute() + "    http:\n      - port: 443\n        routes: [{ match: b.example.com, upstream: { host: 10.0.0.1, port: 80 } }]\n") }, errors: ["fleet.yaml:10 duplicate-port"], message: "port 443" },
+  { name: "nginx proxy protocol without trusted CIDRs", files: { "fleet.yaml": nginx("    proxyProtocol: { trustedCidrs: [] }\n" + tlsRoute()) }, errors: ["fleet.yaml:5 schema"], message: "load balancer" },
+  // Squid
+  { name: "allowlist file missing", files: { "fleet.yaml": squid("")["fleet.yaml"] }, errors: ["fleet.yaml:5 missing-file"], message: "allow.txt does not exist" },
+  { name: "allowlist wildcard everything", files: squid("", "example.com\n*\n"), errors: ["allow.txt:2 allowlist-too-broad"], message: "every domain" },
+  { name: "allowlist top-level suffix", files: squid("", "example.com\n\n.com\n"), errors: ["allow.txt:3 allowlist-too-broad"], message: ".com" },
+  { name: "allowlist star syntax", files: squid("", "# c\n*.example.com\n"), errors: ["allow.txt:2 allowlist-wildcard"], message: 'write ".example.com"' },
+  { name: "allowlist invalid name", files: squid("", "good.example.com\nbad_name.example.com\nexa mple.com\n"), errors: ["allow.txt:2 allowlist-entry", "allow.txt:3 allowlist-entry"], message: "not a valid domain name" },
+  { name: "allowlist IP address", files: squid("", "10.1.2.3\n"), errors: ["allow.txt:1 allowlist-entry"], message: "IP address" },
+  { name: "allowlist empty", files: squid("", "# nothing yet\n"), errors: ["allow.txt:1 allowlist-empty"], message: "deny everything" },
+  { name: "allowlist path escapes repository", files: { "fleet.yaml": `${HEADER}  e:\n    kind: squid\n    allowlist: ../etc/passwd\n    allowedSources: [10.0.0.0/8]\n` }, errors: ["fleet.yaml:5 schema"], message: "relative path" },
+  { name: "squid overlapping connect ports", files: squid("    connectPorts: [443, 400-500]\n"), errors: ["fleet.yaml:7 port-overlap"], message: "400-500 overlaps 443" },
+  { name: "squid reversed port range", files: squid("    connectPorts: [9000-8000]\n"), errors: ["fleet.yaml:7 port-range"], message: "low to high" },
+  // strongSwan
+  { name: "PSK as a literal", files: { "fleet.yaml": vpn(goodConnection({ psk: "hunter2" })) }, errors: ["fleet.yaml:7 psk-literal"], message: "must never be written in the config" },
+  { name: "PSK reference of unknown shape", files: { "fleet.yaml": vpn(goodConnection({ psk: "{ vault: x }" })) }, errors: ["fleet.yaml:7 schema"], message: "ssmParameter" },
+  { name: "unknown encryption algorithm", files: { "fleet.yaml": vpn(goodConnection({ ike: "{ encryption: [aes512] }" })) }, errors: ["fleet.yaml:10 schema"], message: "aes256" },
+  { name: "unknown DH group", files: { "fleet.yaml": vpn(goodConnection({ esp: "{ dhGroups: [modp999] }" })) }, errors: ["fleet.yaml:10 schema"], message: "modp2048" },
+  { name: "remote overlaps local", files: { "fleet.yaml": vpn(goodConnection({ remote: "{ address: 198.51.100.1, subnets: [10.0.5.0/24] }" })) }, errors: ["fleet.yaml:9 cidr-overlap"], message: "overlaps local subnet" },
+  { name: "remote address is a name", files: { "fleet.yaml": vpn(goodConnection({ remote: "{ address: vpn.example.com, subnets: [192.168.0.0/16] }" })) }, errors: ["fleet.yaml:9 schema"], message: "IP address" },
+  { name: "identity with a quote", files: { "fleet.yaml": vpn(goodConnection({ local: "{ id: 'a\"b', subnets: [10.0.0.0/16] }" })) }, errors: ["fleet.yaml:8 schema"], message: "may hold only" },
+  { name: "icmp rule with ports", files: { "fleet.yaml": forwardOnly("      - { name: r, from: [10.0.0.0/8], to: [192.0.2.1], protocols: [icmp], ports: [80] }\n") }, errors: ["fleet.yaml:7 ports-need-tcp-udp"], message: "icmp" },
+  { name: "all-protocol rule with ports", files: { "fleet.yaml": forwardOnly("      - { name: r, from: [10.0.0.0/8], to: [192.0.2.1], ports: [80] }\n") }, errors: ["fleet.yaml:7 ports-need-tcp-udp"], message: "all" },
+  { name: "rule endpoint invalid", files: { "fleet.yaml": forwardOnly("      - { name: r, from: [10.0.0.0/8], to: [not_a_host], protocols: [tcp] }\n") }, errors: ["fleet.yaml:7 endpoint"], message: "neither a CIDR" },
+  { name: "port forward to a network", files: { "fleet.yaml": forwardOnly("      - { name: r, from: [0.0.0.0/0], to: [192.0.2.0/24], protocols: [tcp], ports: [22], portForward: { '22': 2222 } }\n") }, errors: ["fleet.yaml:7 port-forward-target"], message: "is a network" },
+  { name: "port forward source port used twice", files: { "fleet.yaml": forwardOnly("      - { name: r1, from: [0.0.0.0/0], to: [192.0.2.1], protocols: [tcp], portForward: { '22': 2222 } }\n      - { name: r2, from: [0.0.0.0/0], to: [192.0.2.2], protocols: [tcp], portForward: { '23': 2222 } }\n") }, errors: ["fleet.yaml:8 duplicate-port"], message: "forwarded source port 2222" },
+  { name: "noIpsec with connections", files: { "fleet.yaml": `${HEADER}  v:\n    kind: strongswan\n    noIpsec: true\n    connections:\n      - name: dc1\n${goodConnection()}    rules: [{ name: r, from: [10.0.0.0/8], to: [192.0.2.1] }]\n` }, errors: ["fleet.yaml:6 no-ipsec-connections"], message: "noIpsec" },
+  { name: "IPsec without connections", files: { "fleet.yaml": `${HEADER}  v:\n    kind: strongswan\n    rules: [{ name: r, from: [10.0.0.0/8], to: [192.0.2.1] }]\n` }, errors: ["fleet.yaml:3 no-connections"], message: "at least one connection" },
+  { name: "duplicate rule names", files: { "fleet.yaml": forwardOnly("      - { name: r, from: [10.0.0.0/8], to: [192.0.2.1] }\n      - { name: r, from: [10.0.0.0/8], to: [192.0.2.2] }\n") }, errors: ["fleet.yaml:8 duplicate-name"], message: 'rule name "r"' },
+];
+
+describe("bad configs are rejected with file, line and rule", () => {
+  it("the corpus is large enough to mean something", () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(30);
+  });
+
+  for (const c of CASES) {
+    it(c.name, async () => {
+      const result = await loadFleet(new MemoryTree(c.files));
+      expect(result.ok).toBe(false);
+      if (result.ok) return;
+      expect(result.errors.map((e) => `${e.file}:${e.line} ${e.rule}`)).toEqual(c.errors);
+      expect(result.errors[0]!.message).toContain(c.message);
+      for (const e of result.errors) expect(e.column).toBeGreaterThanOrEqual(1);
+    });
+  }
+});
+
+describe("fleet render writes nothing for a rejected config", () => {
+  it("leaves the output folder absent, and an earlier good render untouched", async () => {
+    const base = await mkdtemp(join(tmpdir(), "pf-bad-"));
+    const out = join(base, "out");
+    const good = join(base, "good");
+    await writeTree(good, squid("", "example.com\n"));
+    const io = { out: () => undefined, err: () => undefined };
+    expect(await main(["render", good, "--out", out], io)).toBe(0);
+    const before = await readdir(out, { recursive: true });
+
+    for (const c of CASES) {
+      const repo = join(base, c.name.replace(/\W+/g, "-"));
+      await writeTree(repo, c.files);
+      expect(await main(["render", repo, "--out", join(base, "never")], io), c.name).toBe(1);
+      expect(await main(["render", repo, "--out", out], io), c.name).toBe(1);
+    }
+    await expect(readdir(join(base, "never"))).rejects.toThrow(/ENOENT/);
+    expect(await readdir(out, { recursive: true })).toEqual(before);
+  });
+});
