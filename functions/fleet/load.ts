@@ -6,7 +6,7 @@ import { parseAllowlist } from "./allowlist.ts";
 import { checkFleet, type YamlPath } from "./checks.ts";
 import { compareIssues, type ConfigIssue } from "./issues.ts";
 import {
-  Fleet, type FleetConfig, type HaproxyConfig, type NginxConfig, type SquidConfig, type StrongswanConfig,
+  ALLOWLIST_PATH, Fleet, type FleetConfig, type HaproxyConfig, type NginxConfig, type SquidConfig, type StrongswanConfig,
 } from "./schema.ts";
 import type { ConfigTree } from "./tree.ts";
 
@@ -36,30 +36,36 @@ export async function loadFleet(tree: ConfigTree): Promise<LoadResult> {
   const { doc, lineCounter } = parsed;
   const where = (path: YamlPath) => locate(doc, lineCounter, path);
 
-  const result = Fleet.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  // Allowlists are read even when fleet.yaml has errors, so one run reports every problem.
+  const allowlists = await loadAllowlists(tree, raw, where);
+  const result = Fleet.safeParse(raw);
   if (!result.success) {
-    return failed(result.error.issues.flatMap((zodIssue) => fromZodIssue(zodIssue, doc, lineCounter)));
+    const schemaErrors = result.error.issues.flatMap((zodIssue) => fromZodIssue(zodIssue, doc, lineCounter));
+    return split([...schemaErrors, ...allowlists.issues]);
   }
 
   const findings = checkFleet(result.data).map((finding) => {
     const { line, column } = where(finding.path);
     return { severity: finding.severity, file: FLEET_FILE, line, column, rule: finding.rule, message: finding.message };
   });
-  const services = await Promise.all(
-    Object.entries(result.data.services).map(async ([name, service]) => {
-      if (service.kind !== "squid") return { model: { ...service, name } as ServiceModel, issues: [] };
-      return loadSquidAllowlist(tree, name, service, where(["services", name, "allowlist"]));
-    }),
-  );
-  const all = [...findings, ...services.flatMap((s) => s.issues)].sort(compareIssues);
-  const errors = all.filter((i) => i.severity === "error");
-  const warnings = all.filter((i) => i.severity === "warning");
-  if (errors.length > 0) return { ok: false, errors, warnings };
+  const checked = split([...findings, ...allowlists.issues]);
+  if (!checked.ok) return checked;
+  const services = Object.entries(result.data.services).map(([name, service]): ServiceModel =>
+    service.kind === "squid" ? { ...service, name, allowlistEntries: allowlists.entries.get(service.allowlist) ?? [] } : { ...service, name });
   const model: FleetModel = {
     version: 1,
-    services: services.map((s) => s.model).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    services: services.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
-  return { ok: true, model, warnings };
+  return { ok: true, model, warnings: checked.warnings };
+}
+
+/** Sorts issues into errors and warnings; any error fails the load. */
+function split(all: ConfigIssue[]): LoadResult & { warnings: ConfigIssue[] } {
+  const sorted = [...all].sort(compareIssues);
+  const errors = sorted.filter((i) => i.severity === "error");
+  const warnings = sorted.filter((i) => i.severity === "warning");
+  return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, model: { version: 1, services: [] }, warnings };
 }
 
 /** Validates an already-parsed config object (no file positions): for models that come from storage. */
@@ -151,24 +157,32 @@ function fromZodIssue(
   return [issue(FLEET_FILE, line, column, rule, `${at}${zodIssue.message}`)];
 }
 
-async function loadSquidAllowlist(
+/** Reads every allowlist that a squid service names, once per file, reporting problems at their own lines. */
+async function loadAllowlists(
   tree: ConfigTree,
-  name: string,
-  service: SquidConfig,
-  referencedAt: { line: number; column: number },
-): Promise<{ model: ServiceModel; issues: ConfigIssue[] }> {
-  const text = await tree.read(service.allowlist);
-  if (text === undefined) {
-    return {
-      model: { ...service, name, allowlistEntries: [] },
-      issues: [issue(FLEET_FILE, referencedAt.line, referencedAt.column, "missing-file",
-        `services.${name}.allowlist: ${service.allowlist} does not exist in the repository`)],
-    };
+  raw: unknown,
+  where: (path: YamlPath) => { line: number; column: number },
+): Promise<{ entries: Map<string, string[]>; issues: ConfigIssue[] }> {
+  const entries = new Map<string, string[]>();
+  const issues: ConfigIssue[] = [];
+  const services = (raw as { services?: unknown })?.services;
+  if (!services || typeof services !== "object") return { entries, issues };
+  for (const [name, service] of Object.entries(services as Record<string, unknown>)) {
+    const { kind, allowlist: path } = (service ?? {}) as { kind?: unknown; allowlist?: unknown };
+    if (kind !== "squid" || typeof path !== "string" || !ALLOWLIST_PATH.test(path) || entries.has(path)) continue;
+    const text = await tree.read(path);
+    if (text === undefined) {
+      const at = where(["services", name, "allowlist"]);
+      issues.push(issue(FLEET_FILE, at.line, at.column, "missing-file", `services.${name}.allowlist: ${path} does not exist in the repository`));
+      entries.set(path, []);
+      continue;
+    }
+    const allowlist = parseAllowlist(text);
+    issues.push(...allowlist.problems.map((p) => ({ ...p, file: path })));
+    if (allowlist.entries.length === 0 && !allowlist.problems.some((p) => p.severity === "error")) {
+      issues.push(issue(path, 1, 1, "allowlist-empty", "the allowlist has no entries: the proxy would deny everything"));
+    }
+    entries.set(path, allowlist.entries);
   }
-  const allowlist = parseAllowlist(text);
-  const issues: ConfigIssue[] = allowlist.problems.map((p) => ({ ...p, file: service.allowlist }));
-  if (allowlist.entries.length === 0 && !issues.some((i) => i.severity === "error")) {
-    issues.push(issue(service.allowlist, 1, 1, "allowlist-empty", "the allowlist has no entries: the proxy would deny everything"));
-  }
-  return { model: { ...service, name, allowlistEntries: allowlist.entries }, issues };
+  return { entries, issues };
 }

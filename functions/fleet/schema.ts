@@ -131,11 +131,14 @@ export const NginxService = z.strictObject({
   connectTimeout: Duration.default("5s"),
 });
 
+/** A path inside the repository: relative, never climbing out with "..". */
+export const ALLOWLIST_PATH = /^(?!\/)(?!.*\.\.)[A-Za-z0-9._/-]+$/;
+
 export const SquidService = z.strictObject({
   kind: z.literal("squid"),
   port: Port.default(3128),
   /** Path (from the repository root) of the allowlist file: one domain or ".suffix" per line. */
-  allowlist: z.string().regex(/^(?!\/)(?!.*\.\.)[A-Za-z0-9._/-]+$/, "must be a relative path inside the repository"),
+  allowlist: z.string().regex(ALLOWLIST_PATH, "must be a relative path inside the repository"),
   allowedSources: z.array(Cidr).min(1, "names the client CIDRs allowed to use the proxy"),
   connectPorts: z.array(PortRange).min(1).default([443]),
   httpPorts: z.array(PortRange).default([]),

@@ -1,0 +1,112 @@
+// The config model: loading the example, defaults, warnings, allowlists, address helpers and trees.
+import { mkdtemp, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseAllowlist } from "../../functions/fleet/allowlist.ts";
+import { durationMs, formatDuration } from "../../functions/fleet/duration.ts";
+import { formatIssue } from "../../functions/fleet/issues.ts";
+import { loadFleet } from "../../functions/fleet/load.ts";
+import { cidrsOverlap, isDnsName, parseCidr } from "../../functions/fleet/net.ts";
+import { DirectoryTree, MemoryTree } from "../../functions/fleet/tree.ts";
+import { EXAMPLES_DIR, loadExample, loadOrThrow, service } from "../support/fixtures.ts";
+
+describe("the example repository", () => {
+  it("is valid, has every kind, and reports its weak IKEv1 algorithms as warnings", async () => {
+    const result = await loadFleet(new DirectoryTree(EXAMPLES_DIR));
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.model.services.map((s) => `${s.name}:${s.kind}`)).toEqual([
+      "datacenter-vpn:strongswan", "egress:squid", "lattice-ingress:nginx", "onprem-router:haproxy", "partner-forward:strongswan",
+    ]);
+    expect(result.warnings.map((w) => `${w.file}:${w.line} ${w.rule}`)).toEqual([
+      "fleet.yaml:77 weak-algorithm", "fleet.yaml:78 weak-algorithm",
+    ]);
+  });
+
+  it("fills defaults a user would expect", async () => {
+    const model = await loadExample();
+    const ldap = service(model, "onprem-router", "haproxy").listeners.find((l) => l.name === "ldap")!;
+    expect(ldap.healthCheck).toEqual({ enabled: true, interval: "5s", rise: 2, fall: 3 });
+    expect(ldap.timeouts).toEqual({ connect: "5s", client: "1h", server: "1h" });
+    expect(ldap.balance).toBe("roundrobin");
+    const vpn = service(model, "datacenter-vpn", "strongswan");
+    expect(vpn.connections[0]!.startAction).toBe("start");
+    expect(vpn.defaultForward).toBe("drop");
+  });
+
+  it("normalizes names and CIDRs", async () => {
+    const model = await loadOrThrow({
+      "fleet.yaml": "version: 1\nservices:\n  r:\n    kind: haproxy\n    listeners: [{ name: a, port: 1, backends: [{ host: DB.Example.COM., port: 1 }], allowedSources: [10.0.0.5] }]\n",
+    });
+    const listener = service(model, "r", "haproxy").listeners[0]!;
+    expect(listener.backends[0]!.host).toBe("db.example.com");
+    expect(listener.allowedSources).toEqual(["10.0.0.5/32"]);
+  });
+});
+
+describe("allowlists", () => {
+  it("sorts, lowercases, drops comments, and drops names a .suffix already covers (Squid would refuse them)", () => {
+    const list = parseAllowlist("# comment\nB.example.com\n.example.com\nexample.com   # inline\nother.org\nother.org\n\n");
+    expect(list.entries).toEqual([".example.com", "other.org"]);
+    expect(list.problems.map((p) => `${p.line} ${p.severity} ${p.rule}`)).toEqual([
+      "6 warning allowlist-duplicate", "2 warning allowlist-redundant", "4 warning allowlist-redundant",
+    ]);
+  });
+
+  it("reads 10,000 entries with their line numbers", () => {
+    const text = Array.from({ length: 10_000 }, (_, i) => `host-${i}.example.com`).join("\n") + "\nbad_name\n";
+    const list = parseAllowlist(text);
+    expect(list.entries).toHaveLength(10_000);
+    expect(list.problems).toEqual([expect.objectContaining({ line: 10_001, rule: "allowlist-entry" })]);
+  });
+});
+
+describe("addresses", () => {
+  it("parses IPv4 and IPv6 CIDRs canonically and refuses host bits", () => {
+    expect(parseCidr("10.0.0.0/8")).toMatchObject({ ok: true, cidr: { text: "10.0.0.0/8" } });
+    expect(parseCidr("2001:DB8:0:0::/32")).toMatchObject({ ok: true, cidr: { text: "2001:db8::/32" } });
+    expect(parseCidr("::ffff:10.0.0.0/104")).toMatchObject({ ok: true, cidr: { text: "::ffff:a00:0/104" } });
+    expect(parseCidr("10.0.0.1/8")).toEqual({ ok: false, reason: "has host bits set (did you mean 10.0.0.0/8?)" });
+    expect(parseCidr("10.0.0.0/")).toMatchObject({ ok: false });
+    expect(parseCidr("300.0.0.0/8")).toMatchObject({ ok: false });
+  });
+
+  it("knows when CIDRs overlap, and never across families", () => {
+    const c = (t: string) => (parseCidr(t) as { ok: true; cidr: never }).cidr;
+    expect(cidrsOverlap(c("10.0.0.0/8"), c("10.255.0.0/16"))).toBe(true);
+    expect(cidrsOverlap(c("10.0.0.0/9"), c("10.128.0.0/9"))).toBe(false);
+    expect(cidrsOverlap(c("0.0.0.0/0"), c("::/0"))).toBe(false);
+  });
+
+  it("accepts DNS names per RFC 1123 and refuses the rest", () => {
+    for (const ok of ["a", "a.b", "x-1.example.com", "example.com.", "1a.example.com"]) expect(isDnsName(ok), ok).toBe(true);
+    for (const bad of ["", "-a.com", "a-.com", "a..com", "a_b.com", "1.2.3.4", "a.123", `${"a".repeat(64)}.com`, "a b.com"]) {
+      expect(isDnsName(bad), bad).toBe(false);
+    }
+  });
+
+  it("formats durations in each daemon's largest exact unit", () => {
+    expect(durationMs("90s")).toBe(90_000);
+    expect(formatDuration(3_600_000, ["ms", "s", "m", "h", "d"])).toBe("1h");
+    expect(formatDuration(1500, ["s", "m", "h", "d"])).toBe("2s");
+  });
+});
+
+describe("config trees", () => {
+  it("never reads outside the repository", async () => {
+    const root = await mkdtemp(join(tmpdir(), "pf-tree-"));
+    await mkdir(join(root, "repo"));
+    await writeFile(join(root, "secret.txt"), "outside");
+    await writeFile(join(root, "repo", "in.txt"), "inside");
+    const tree = new DirectoryTree(join(root, "repo"));
+    expect(await tree.read("in.txt")).toBe("inside");
+    expect(await tree.read("../secret.txt")).toBeUndefined();
+    expect(await tree.read(join(root, "secret.txt"))).toBeUndefined();
+    expect(await new MemoryTree({ "a/../b": "x" }).read("a/../b")).toBeUndefined();
+  });
+
+  it("formats issues as file:line:column: severity[rule]: message", () => {
+    expect(formatIssue({ severity: "error", file: "f.yaml", line: 3, column: 7, rule: "cidr", message: "bad" })).toBe("f.yaml:3:7: error[cidr]: bad");
+  });
+});
