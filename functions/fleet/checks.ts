@@ -1,7 +1,8 @@
 // Semantic checks: what the schema cannot see alone. Each finding carries the YAML path it is about,
 // which the loader turns into a file:line.
 import { WEAK_ALGORITHMS } from "./algorithms.ts";
-import { cidrsOverlap, isDnsName, parseCidr, type Cidr } from "./net.ts";
+import { durationMs } from "./duration.ts";
+import { cidrsOverlap, isDnsName, isIPv4, isIpAddress, isPrivateAddress, parseCidr, type Cidr } from "./net.ts";
 import type {
   FleetConfig, HaproxyConfig, NginxConfig, ServiceConfig, SquidConfig, StrongswanConfig,
 } from "./schema.ts";
@@ -16,7 +17,35 @@ export interface Finding {
 }
 
 export function checkFleet(fleet: FleetConfig): Finding[] {
-  return Object.entries(fleet.services).flatMap(([name, service]) => checkService(["services", name], service));
+  return [
+    ...checkDns(fleet),
+    ...checkTargetGroups(fleet),
+    ...Object.entries(fleet.services).flatMap(([name, service]) => checkService(["services", name], service)),
+  ];
+}
+
+function checkDns(fleet: FleetConfig): Finding[] {
+  return durationMs(fleet.dns.minTtl) > durationMs(fleet.dns.maxTtl)
+    ? [error(["dns", "minTtl"], "ttl-bounds", `minTtl ${fleet.dns.minTtl} is longer than maxTtl ${fleet.dns.maxTtl}`)]
+    : [];
+}
+
+function checkTargetGroups(fleet: FleetConfig): Finding[] {
+  const groups = Object.entries(fleet.targetGroups);
+  return [
+    ...duplicates(groups.map(([name, group]) => ({ value: group.arn, path: ["targetGroups", name, "arn"] })), "duplicate-target-group",
+      (arn) => `target group ${arn}`),
+    ...groups.flatMap(([name, group]) =>
+      group.targets.flatMap((target, i): Finding[] => {
+        if (!isIpAddress(target)) return [];
+        const path = ["targetGroups", name, "targets", i];
+        if (!isPrivateAddress(target)) {
+          return [error(path, "nlb-private-target",
+            `${target} is public: NLB IP targets must be private (RFC 1918 / RFC 6598); route public addresses through an haproxy service`)];
+        }
+        return isIPv4(target) === (group.ipAddressType === "ipv4") ? [] : [error(path, "ip-family", `${target} is not an ${group.ipAddressType} address`)];
+      })),
+  ];
 }
 
 function checkService(at: YamlPath, service: ServiceConfig): Finding[] {

@@ -6,7 +6,7 @@ import { parseAllowlist } from "./allowlist.ts";
 import { checkFleet, type YamlPath } from "./checks.ts";
 import { compareIssues, type ConfigIssue } from "./issues.ts";
 import {
-  ALLOWLIST_PATH, Fleet, type FleetConfig, type HaproxyConfig, type NginxConfig, type SquidConfig, type StrongswanConfig,
+  ALLOWLIST_PATH, Fleet, type DnsSettingsConfig, type FleetConfig, type TargetGroupConfig, type HaproxyConfig, type NginxConfig, type SquidConfig, type StrongswanConfig,
 } from "./schema.ts";
 import type { ConfigTree } from "./tree.ts";
 
@@ -16,8 +16,13 @@ export type SquidModel = SquidConfig & { readonly allowlistEntries: readonly str
 export type ServiceModel = (HaproxyConfig | NginxConfig | SquidModel | StrongswanConfig) & { readonly name: string };
 export type ServiceModelOf<K extends ServiceModel["kind"]> = Extract<ServiceModel, { kind: K }>;
 
+export type TargetGroupModel = TargetGroupConfig & { readonly name: string };
+
 export interface FleetModel {
   readonly version: 1;
+  readonly dns: DnsSettingsConfig;
+  /** Sorted by name. */
+  readonly targetGroups: readonly TargetGroupModel[];
   /** Sorted by name. */
   readonly services: readonly ServiceModel[];
 }
@@ -53,19 +58,24 @@ export async function loadFleet(tree: ConfigTree): Promise<LoadResult> {
   if (!checked.ok) return checked;
   const services = Object.entries(result.data.services).map(([name, service]): ServiceModel =>
     service.kind === "squid" ? { ...service, name, allowlistEntries: allowlists.entries.get(service.allowlist) ?? [] } : { ...service, name });
+  const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   const model: FleetModel = {
     version: 1,
-    services: services.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    dns: result.data.dns,
+    targetGroups: Object.entries(result.data.targetGroups).map(([name, group]) => ({ ...group, name })).sort(byName),
+    services: services.sort(byName),
   };
   return { ok: true, model, warnings: checked.warnings };
 }
+
+const EMPTY_MODEL: FleetModel = { version: 1, dns: Fleet.shape.dns.parse(undefined), targetGroups: [], services: [] };
 
 /** Sorts issues into errors and warnings; any error fails the load. */
 function split(all: ConfigIssue[]): LoadResult & { warnings: ConfigIssue[] } {
   const sorted = [...all].sort(compareIssues);
   const errors = sorted.filter((i) => i.severity === "error");
   const warnings = sorted.filter((i) => i.severity === "warning");
-  return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, model: { version: 1, services: [] }, warnings };
+  return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, model: EMPTY_MODEL, warnings };
 }
 
 /** Validates an already-parsed config object (no file positions): for models that come from storage. */

@@ -106,3 +106,13 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
 export function isIpAddress(value: string): boolean {
   return isIPv4(value) || isIPv6(value);
 }
+
+const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"].map(
+  (text) => (parseCidr(text) as { ok: true; cidr: Cidr }).cidr,
+);
+
+/** RFC 1918, RFC 6598 (shared address space) and IPv6 unique local addresses: what NLB IP targets may be. */
+export function isPrivateAddress(address: string): boolean {
+  const parsed = parseCidr(address);
+  return parsed.ok && PRIVATE_RANGES.some((range) => cidrContains(range, parsed.cidr));
+}

@@ -236,8 +236,52 @@ export const Service = z.discriminatedUnion("kind", [HaproxyService, NginxServic
     issue.code === "invalid_union" ? "kind must be one of haproxy, nginx, squid, strongswan" : undefined,
 });
 
+/** A DNS server: an address, optionally with a port ("10.0.0.2", "127.0.0.1:5353", "[::1]:53"). */
+const DnsServer = withRule(z.string(), "dns-server", (value) => {
+  const bracketed = /^\[([^\]]+)\](?::([0-9]{1,5}))?$/.exec(value);
+  const plain = /^([0-9.]+)(?::([0-9]{1,5}))?$/.exec(value);
+  const [address, port] = bracketed ? [bracketed[1]!, bracketed[2]] : plain ? [plain[1]!, plain[2]] : [value, undefined];
+  if (!isIpAddress(address)) return `"${value}" is not a DNS server address (10.0.0.2, 127.0.0.1:5353 or [::1]:53)`;
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return `"${value}" has a port outside 1-65535`;
+  return undefined;
+});
+
+export const DnsSettings = z.strictObject({
+  /** Resolvers the DNS loop asks; the VPC resolver by default. */
+  resolvers: z.array(DnsServer).min(1).default(["169.254.169.253"]),
+  /** An address leaves a target list only after this many consecutive answers without it. */
+  removeAfterMisses: z.number().int().min(1).max(100).default(3),
+  /** A run that would remove more than this share of a list at once holds the removal and raises an alarm. */
+  maxShrinkPercent: z.number().int().min(0).max(100).default(50),
+  /** Answers are re-resolved when their TTL expires, but never sooner than minTtl nor later than maxTtl. */
+  minTtl: Duration.default("30s"),
+  maxTtl: Duration.default("1h"),
+  timeout: Duration.default("2s"),
+});
+
+export const DNS_DEFAULTS = {
+  resolvers: ["169.254.169.253"], removeAfterMisses: 3, maxShrinkPercent: 50, minTtl: "30s", maxTtl: "1h", timeout: "2s",
+};
+
+/** An NLB IP target group whose members follow DNS names (hostname-as-target). */
+export const TargetGroup = z.strictObject({
+  arn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}$/,
+      "must be an elasticloadbalancing target group ARN"),
+  port: Port,
+  targets: z.array(Host).min(1),
+  /** "all" registers addresses outside the VPC (on-prem over Direct Connect or VPN). */
+  availabilityZone: z.literal("all").optional(),
+  ipAddressType: z.enum(["ipv4", "ipv6"]).default("ipv4"),
+  /** Take over targets already registered that DNS also names; otherwise only our own are ever removed. */
+  adoptExisting: z.boolean().default(false),
+});
+
 export const Fleet = z.strictObject({
   version: z.literal(1, { error: "version must be 1" }),
+  dns: DnsSettings.default(DNS_DEFAULTS),
+  targetGroups: z.record(Name, TargetGroup).default({}),
   services: z.record(Name, Service).refine((services) => Object.keys(services).length > 0, "needs at least one service"),
 });
 
@@ -251,3 +295,5 @@ export type StrongswanConfig = z.output<typeof StrongswanService>;
 export type StrongswanConnectionConfig = z.output<typeof StrongswanConnection>;
 export type StrongswanRuleConfig = z.output<typeof StrongswanRule>;
 export type TargetConfig = z.output<typeof Target>;
+export type DnsSettingsConfig = z.output<typeof DnsSettings>;
+export type TargetGroupConfig = z.output<typeof TargetGroup>;

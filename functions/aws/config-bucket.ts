@@ -1,0 +1,49 @@
+// The config bucket: the accepted config snapshot (written by the rollout loop) and the runtime target
+// documents the data planes poll.
+import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { AcceptedConfigSource, AcceptedSnapshot, DocumentStore } from "../dns/ports.ts";
+
+export const ACCEPTED_KEY = "accepted/current.json";
+export const runtimeDocumentKey = (service: string) => `runtime/${service}/targets.json`;
+const HASH_METADATA = "content-hash";
+
+export function acceptedConfig(client: S3Client, bucket: string): AcceptedConfigSource {
+  return {
+    async load() {
+      try {
+        const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: ACCEPTED_KEY }));
+        const snapshot = JSON.parse(await response.Body!.transformToString()) as AcceptedSnapshot;
+        if (typeof snapshot.commit !== "string" || typeof snapshot.files !== "object") {
+          throw new Error(`s3://${bucket}/${ACCEPTED_KEY} is not an accepted config snapshot`);
+        }
+        return snapshot;
+      } catch (error) {
+        if (error instanceof NoSuchKey) return undefined;
+        throw error;
+      }
+    },
+  };
+}
+
+export function documentStore(client: S3Client, bucket: string): DocumentStore {
+  return {
+    async storedHash(service) {
+      try {
+        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: runtimeDocumentKey(service) }));
+        return head.Metadata?.[HASH_METADATA];
+      } catch (error) {
+        if (error instanceof NotFound || (error as { name?: string }).name === "NotFound") return undefined;
+        throw error;
+      }
+    },
+    async put(service, body, hash) {
+      await client.send(new PutObjectCommand({
+        Bucket: bucket,
+        Key: runtimeDocumentKey(service),
+        Body: body,
+        ContentType: "application/json",
+        Metadata: { [HASH_METADATA]: hash },
+      }));
+    },
+  };
+}

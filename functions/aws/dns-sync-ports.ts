@@ -1,0 +1,38 @@
+// The DNS loop's ports, wired to AWS from the Lambda environment:
+//   CONFIG_BUCKET   accepted config snapshot and runtime target documents
+//   STATE_TABLE     DNS state and target-group ownership
+//   EVENT_BUS_NAME  where "DNS Removal Held" events go (default: the default bus)
+import { durationMs } from "../fleet/duration.ts";
+import { createDnsClient } from "../dns/resolve.ts";
+import type { LookupSchedule } from "../dns/ports.ts";
+import type { SyncPorts, SyncReport } from "../dns/sync.ts";
+import { createClients, requireEnv } from "./clients.ts";
+import { acceptedConfig, documentStore } from "./config-bucket.ts";
+import { eventPublisher } from "./events.ts";
+import { dnsStateStore, ownershipStore } from "./state-table.ts";
+import { targetGroupApi } from "./target-groups.ts";
+
+export type DnsSyncPorts = SyncPorts & { publishHeld(report: SyncReport): Promise<void> };
+
+/** `instrument` lets the handler hand each SDK client to the tracer. */
+export function dnsSyncPorts(schedule: LookupSchedule, instrument: <T>(client: T) => T = (c) => c): DnsSyncPorts {
+  const bucket = requireEnv("CONFIG_BUCKET");
+  const table = requireEnv("STATE_TABLE");
+  const clients = createClients();
+  const s3 = instrument(clients.s3);
+  const dynamo = instrument(clients.dynamo);
+  const events = eventPublisher(instrument(clients.events), process.env.EVENT_BUS_NAME ?? "default");
+  return {
+    config: acceptedConfig(s3, bucket),
+    dns: (model) => createDnsClient({ servers: model.dns.resolvers, timeoutMs: durationMs(model.dns.timeout) }),
+    state: dnsStateStore(dynamo, table),
+    ownership: ownershipStore(dynamo, table),
+    targetGroups: targetGroupApi(instrument(clients.elb)),
+    documents: documentStore(s3, bucket),
+    schedule,
+    async publishHeld(report) {
+      const held = report.looked.filter((r) => r.held.length > 0).map((r) => ({ record: r.record, held: r.held }));
+      if (held.length > 0) await events.publish("DNS Removal Held", { commit: report.commit, held });
+    },
+  };
+}

@@ -1,0 +1,67 @@
+// Lambda: the DNS sync loop. Triggered by an EventBridge schedule and by Route 53 record changes.
+// Parse the event → one sync run → metrics and a log line. A malformed event changes nothing.
+import { Logger } from "@aws-lambda-powertools/logger";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { parser } from "@aws-lambda-powertools/parser/middleware";
+import { Tracer } from "@aws-lambda-powertools/tracer";
+import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
+import middy from "@middy/core";
+import { dnsSyncPorts } from "./aws/dns-sync-ports.ts";
+import { DnsSyncEvent, requestFor } from "./dns/events.ts";
+import { LookupSchedule } from "./dns/ports.ts";
+import { syncDns, type SyncReport } from "./dns/sync.ts";
+
+const logger = new Logger({ serviceName: "dns-sync" });
+const metrics = new Metrics({ namespace: "ProxyFleet", serviceName: "dns-sync" });
+const tracer = new Tracer({ serviceName: "dns-sync" });
+// Survives warm invocations, so TTLs are honoured between scheduled runs.
+const schedule = new LookupSchedule();
+
+export const handler = middy()
+  .use(captureLambdaHandler(tracer))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .use(parser({ schema: DnsSyncEvent, safeParse: true }))
+  .handler(async (parsed) => {
+    if (!parsed.success) {
+      logger.error("rejected a malformed event; nothing was looked up or changed", { error: parsed.error.message });
+      metrics.addMetric("MalformedEvents", MetricUnit.Count, 1);
+      return { rejected: true };
+    }
+    const ports = dnsSyncPorts(schedule, (client) => tracer.captureAWSv3Client(client));
+    const report = await syncDns(requestFor(parsed.data), ports, { now: Date.now() });
+    await ports.publishHeld(report);
+    recordMetrics(report);
+    const summary = summarize(report);
+    logger.info("dns sync finished", { ...summary });
+    return summary;
+  });
+
+export function summarize(report: SyncReport) {
+  return {
+    commit: report.commit,
+    skipped: report.skipped,
+    looked: report.looked.length,
+    failures: report.looked.filter((r) => r.observation === "failure").map((r) => `${r.record} ${r.failure}`),
+    held: report.looked.filter((r) => r.held.length > 0).map((r) => `${r.record}: ${r.held.join(" ")}`),
+    documentsWritten: report.documents.map((d) => d.service),
+    registered: report.targetGroups.flatMap((g) => g.register.map((t) => `${g.group} ${t.id}:${t.port}`)),
+    deregistered: report.targetGroups.flatMap((g) => g.deregister.map((t) => `${g.group} ${t.id}:${t.port}`)),
+  };
+}
+
+function recordMetrics(report: SyncReport): void {
+  const count = (name: string, value: number) => metrics.addMetric(name, MetricUnit.Count, value);
+  const registered = report.targetGroups.reduce((n, g) => n + g.register.length, 0);
+  const deregistered = report.targetGroups.reduce((n, g) => n + g.deregister.length, 0);
+  count("NamesResolved", report.looked.filter((r) => r.observation !== "failure").length);
+  count("LookupFailures", report.looked.filter((r) => r.observation === "failure").length);
+  count("TargetsRegistered", registered);
+  count("TargetsDeregistered", deregistered);
+  count("RemovalsHeld", report.looked.reduce((n, r) => n + r.held.length, 0));
+  count("TargetsSkipped", report.targetGroups.reduce((n, g) => n + g.skipped.length, 0));
+  count("Drift", registered + deregistered + report.documents.length);
+  count("StateConflicts", report.stateConflicts);
+}

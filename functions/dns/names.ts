@@ -1,0 +1,53 @@
+// Which DNS names the accepted config depends on, and who uses each: runtime target documents for
+// HAProxy and strongSwan services, and NLB target groups. NGINX resolves its upstreams itself.
+import type { FleetModel } from "../fleet/load.ts";
+import { isIpAddress } from "../fleet/net.ts";
+import type { Family } from "./resolve.ts";
+
+/** A name and address family the loop looks up: the unit of DNS state. */
+export interface RecordKey {
+  readonly name: string;
+  readonly family: Family;
+}
+
+export const recordId = (key: RecordKey) => `${key.name}/${key.family === 4 ? "A" : "AAAA"}`;
+
+export function parseRecordId(id: string): RecordKey {
+  const [name, type] = id.split("/") as [string, string];
+  return { name, family: type === "AAAA" ? 6 : 4 };
+}
+
+/** Hostnames (not IP literals) per service that applies runtime targets live. */
+export function serviceNames(model: FleetModel): Map<string, string[]> {
+  const result = new Map<string, string[]>();
+  for (const service of model.services) {
+    const names =
+      service.kind === "haproxy" ? service.listeners.flatMap((l) => l.backends.map((b) => b.host))
+        : service.kind === "strongswan" ? service.rules.flatMap((r) => [...r.from, ...r.to]).filter((e) => !e.includes("/"))
+          : [];
+    const hostnames = [...new Set(names.filter((n) => !isIpAddress(n)))].sort();
+    if (hostnames.length > 0) result.set(service.name, hostnames);
+  }
+  return result;
+}
+
+/** Every record the config depends on, sorted by id. */
+export function recordsInFleet(model: FleetModel): RecordKey[] {
+  const ids = new Set<string>();
+  for (const names of serviceNames(model).values()) for (const name of names) ids.add(recordId({ name, family: 4 }));
+  for (const group of model.targetGroups) {
+    for (const target of group.targets) {
+      if (!isIpAddress(target)) ids.add(recordId({ name: target, family: group.ipAddressType === "ipv6" ? 6 : 4 }));
+    }
+  }
+  return [...ids].sort().map(parseRecordId);
+}
+
+/**
+ * The records a Route 53 change can affect: names equal to a changed record name or under it (a change to
+ * "example.com" or "*.example.com" affects "db.example.com"). CNAME chains are covered by the schedule.
+ */
+export function recordsAffectedBy(records: readonly RecordKey[], changedNames: readonly string[]): RecordKey[] {
+  const changed = changedNames.map((n) => n.toLowerCase().replace(/\.$/, "").replace(/^\*\./, ""));
+  return records.filter((record) => changed.some((name) => record.name === name || record.name.endsWith(`.${name}`)));
+}

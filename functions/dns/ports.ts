@@ -1,0 +1,56 @@
+// What the DNS loop needs from the outside world. functions/aws/ implements these against AWS;
+// tests and the local mode use in-memory ones.
+import type { TargetRef } from "../plan/target-groups.ts";
+import type { RecordState } from "./tracker.ts";
+
+/** The accepted config: a snapshot of the config repository's files at an accepted commit. */
+export interface AcceptedSnapshot {
+  readonly commit: string;
+  readonly files: Readonly<Record<string, string>>;
+}
+
+export interface AcceptedConfigSource {
+  load(): Promise<AcceptedSnapshot | undefined>;
+}
+
+export interface Versioned<T> {
+  readonly value: T;
+  /** 0 when the item does not exist yet. */
+  readonly version: number;
+}
+
+/** Per-record DNS state, written with optimistic concurrency: a save names the version it read. */
+export interface DnsStateStore {
+  load(ids: readonly string[]): Promise<Map<string, Versioned<RecordState>>>;
+  /** False when someone else wrote first. */
+  save(id: string, state: RecordState, expectedVersion: number): Promise<boolean>;
+}
+
+export interface OwnershipStore {
+  load(arn: string): Promise<Versioned<readonly string[]>>;
+  save(arn: string, owned: readonly string[], expectedVersion: number): Promise<boolean>;
+}
+
+export interface TargetGroupApi {
+  /** Registered targets, draining ones excluded. */
+  describe(arn: string): Promise<TargetRef[]>;
+  register(arn: string, targets: readonly TargetRef[], availabilityZone?: "all"): Promise<void>;
+  deregister(arn: string, targets: readonly TargetRef[]): Promise<void>;
+}
+
+export interface DocumentStore {
+  /** The content hash of the stored runtime document, undefined when there is none. */
+  storedHash(service: string): Promise<string | undefined>;
+  put(service: string, body: string, hash: string): Promise<void>;
+}
+
+/** When each record is next due; kept in memory across warm invocations (a cold start looks up everything). */
+export class LookupSchedule {
+  private readonly due = new Map<string, number>();
+  dueAt(id: string): number {
+    return this.due.get(id) ?? 0;
+  }
+  set(id: string, at: number): void {
+    this.due.set(id, at);
+  }
+}

@@ -1,0 +1,197 @@
+// One run of the DNS loop: look up what is due, update each name's target list, then converge the
+// runtime target documents and NLB target groups with the result. Level-triggered: the request only
+// says which names to look at now; every target is recomputed from state and compared with reality.
+import { durationMs } from "../fleet/duration.ts";
+import { loadFleet, type FleetModel } from "../fleet/load.ts";
+import { MemoryTree } from "../fleet/tree.ts";
+import { planDocuments, runtimeDocuments, type DocumentWrite } from "../plan/documents.ts";
+import { batches, planTargetGroup, type TargetGroupPlan } from "../plan/target-groups.ts";
+import { recordId, recordsAffectedBy, recordsInFleet } from "./names.ts";
+import type {
+  AcceptedConfigSource, DnsStateStore, DocumentStore, LookupSchedule, OwnershipStore, TargetGroupApi, Versioned,
+} from "./ports.ts";
+import type { DnsClient, Observation } from "./resolve.ts";
+import { EMPTY_RECORD, track, type RecordState, type Step, type TrackerPolicy } from "./tracker.ts";
+
+export type SyncRequest =
+  | { readonly scope: "due" }
+  | { readonly scope: "names"; readonly names: readonly string[] };
+
+export interface SyncPorts {
+  readonly config: AcceptedConfigSource;
+  readonly dns: (model: FleetModel) => DnsClient;
+  readonly state: DnsStateStore;
+  readonly ownership: OwnershipStore;
+  readonly targetGroups: TargetGroupApi;
+  readonly documents: DocumentStore;
+  readonly schedule: LookupSchedule;
+}
+
+export interface SyncOptions {
+  readonly now: number;
+  /** Plan only: read everything, write nothing. */
+  readonly dryRun?: boolean;
+  readonly batchSize?: number;
+  readonly concurrency?: number;
+}
+
+export interface RecordReport {
+  readonly record: string;
+  readonly observation: Observation["kind"];
+  readonly failure?: string;
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly held: readonly string[];
+}
+
+export interface SyncReport {
+  readonly commit?: string;
+  readonly skipped?: string;
+  readonly looked: readonly RecordReport[];
+  readonly documents: readonly DocumentWrite[];
+  readonly targetGroups: readonly TargetGroupPlan[];
+  readonly stateConflicts: number;
+}
+
+const MAX_CONFLICT_RETRIES = 5;
+
+export function trackerPolicy(model: FleetModel): TrackerPolicy {
+  const minTtlMs = durationMs(model.dns.minTtl);
+  return {
+    removeAfterMisses: model.dns.removeAfterMisses,
+    maxShrinkRatio: model.dns.maxShrinkPercent / 100,
+    missIntervalMs: minTtlMs,
+    minTtlMs,
+    maxTtlMs: durationMs(model.dns.maxTtl),
+  };
+}
+
+export async function syncDns(request: SyncRequest, ports: SyncPorts, options: SyncOptions): Promise<SyncReport> {
+  const snapshot = await ports.config.load();
+  if (!snapshot) return emptyReport({ skipped: "no accepted config yet" });
+  const loaded = await loadFleet(new MemoryTree({ ...snapshot.files }));
+  if (!loaded.ok) return emptyReport({ commit: snapshot.commit, skipped: "the accepted config no longer validates" });
+  const model = loaded.model;
+  const policy = trackerPolicy(model);
+
+  const records = recordsInFleet(model);
+  const due = request.scope === "names"
+    ? recordsAffectedBy(records, request.names)
+    : records.filter((r) => ports.schedule.dueAt(recordId(r)) <= options.now);
+  const states = await ports.state.load(records.map(recordId));
+
+  const client = ports.dns(model);
+  const observations = await mapLimit(due, options.concurrency ?? 32, (r) => client.lookup(r.name, r.family));
+  const looked: RecordReport[] = [];
+  let stateConflicts = 0;
+  for (const [i, record] of due.entries()) {
+    const id = recordId(record);
+    const observation = observations[i]!;
+    const result = await trackAndSave(id, observation, states, ports.state, policy, options);
+    stateConflicts += result.conflicts;
+    ports.schedule.set(id, options.now + result.step.nextLookupInMs);
+    looked.push({
+      record: id,
+      observation: observation.kind,
+      ...(observation.kind === "failure" ? { failure: `${observation.reason}: ${observation.detail}` } : {}),
+      added: result.step.added,
+      removed: result.step.removed,
+      held: result.step.held,
+    });
+  }
+
+  const addressesOf = (family: 4 | 6) => (name: string) => Object.keys(states.get(recordId({ name, family }))?.value.addresses ?? {});
+  const documents = await convergeDocuments(model, addressesOf(4), ports.documents, options);
+  const targetGroups: TargetGroupPlan[] = [];
+  for (const group of model.targetGroups) {
+    targetGroups.push(await convergeTargetGroup(group, addressesOf(group.ipAddressType === "ipv6" ? 6 : 4), ports, options));
+  }
+  return { commit: snapshot.commit, looked, documents, targetGroups, stateConflicts };
+}
+
+function emptyReport(extra: { commit?: string; skipped: string }): SyncReport {
+  return { ...extra, looked: [], documents: [], targetGroups: [], stateConflicts: 0 };
+}
+
+/** Applies one observation with optimistic concurrency: on a conflict, re-read and apply it again. */
+async function trackAndSave(
+  id: string,
+  observation: Observation,
+  states: Map<string, Versioned<RecordState>>,
+  store: DnsStateStore,
+  policy: TrackerPolicy,
+  options: SyncOptions,
+): Promise<{ step: Step; conflicts: number }> {
+  for (let conflicts = 0; ; conflicts++) {
+    const current = states.get(id) ?? { value: EMPTY_RECORD, version: 0 };
+    const step = track(current.value, observation, policy, options.now);
+    if (!step.changed || options.dryRun) {
+      if (options.dryRun) states.set(id, { value: step.state, version: current.version });
+      return { step, conflicts };
+    }
+    if (await store.save(id, step.state, current.version)) {
+      states.set(id, { value: step.state, version: current.version + 1 });
+      return { step, conflicts };
+    }
+    if (conflicts >= MAX_CONFLICT_RETRIES) throw new Error(`DNS state for ${id} kept changing under this run`);
+    const fresh = await store.load([id]);
+    states.set(id, fresh.get(id) ?? { value: EMPTY_RECORD, version: 0 });
+  }
+}
+
+async function convergeDocuments(
+  model: FleetModel,
+  addressesOf: (name: string) => readonly string[],
+  store: DocumentStore,
+  options: SyncOptions,
+): Promise<DocumentWrite[]> {
+  const documents = runtimeDocuments(model, addressesOf);
+  const stored = new Map(await Promise.all(documents.map(async (d) => [d.service, await store.storedHash(d.service)] as const)));
+  const writes = planDocuments(documents, stored);
+  if (!options.dryRun) for (const write of writes) await store.put(write.service, write.body, write.hash);
+  return writes;
+}
+
+/**
+ * Ownership is recorded before registering and released after deregistering, so a crash in between
+ * leaves at worst an owned entry for a target that is not there, which the next run forgets.
+ * A conflict on the ownership item means another run is converging the same group: re-read and re-plan.
+ */
+async function convergeTargetGroup(
+  group: FleetModel["targetGroups"][number],
+  addressesOf: (name: string) => readonly string[],
+  ports: SyncPorts,
+  options: SyncOptions,
+): Promise<TargetGroupPlan> {
+  const batchSize = options.batchSize ?? 100;
+  for (let attempt = 0; ; attempt++) {
+    const [registered, ownership] = await Promise.all([ports.targetGroups.describe(group.arn), ports.ownership.load(group.arn)]);
+    const plan = planTargetGroup(group, addressesOf, { registered, owned: ownership.value });
+    const ownershipChanges = plan.owned.join() !== [...ownership.value].sort().join();
+    if (options.dryRun || (plan.register.length === 0 && plan.deregister.length === 0 && !ownershipChanges)) return plan;
+
+    const claimed = [...new Set([...ownership.value, ...plan.owned])].sort();
+    if (!(await ports.ownership.save(group.arn, claimed, ownership.version))) {
+      if (attempt >= MAX_CONFLICT_RETRIES) throw new Error(`ownership of ${group.arn} kept changing under this run`);
+      continue;
+    }
+    for (const batch of batches(plan.register, batchSize)) await ports.targetGroups.register(group.arn, batch, plan.availabilityZone);
+    for (const batch of batches(plan.deregister, batchSize)) await ports.targetGroups.deregister(group.arn, batch);
+    // Release what was deregistered. If another run changed ownership meanwhile, the next run releases it.
+    if (claimed.join() !== plan.owned.join()) await ports.ownership.save(group.arn, plan.owned, ownership.version + 1);
+    return plan;
+  }
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
