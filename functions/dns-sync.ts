@@ -26,7 +26,7 @@ export const handler = middy()
   .use(parser({ schema: DnsSyncEvent, safeParse: true }))
   .handler(async (parsed) => {
     if (!parsed.success) {
-      logger.error("rejected a malformed event; nothing was looked up or changed", { error: parsed.error.message });
+      logger.error("rejected a malformed event; nothing was looked up or changed", { problems: eventProblems(parsed.error) });
       metrics.addMetric("MalformedEvents", MetricUnit.Count, 1);
       return { rejected: true };
     }
@@ -38,6 +38,14 @@ export const handler = middy()
     logger.info("dns sync finished", { ...summary });
     return summary;
   });
+
+/** What was wrong with an event, field by field, from the parser's zod issues. */
+export function eventProblems(error: Error): string[] {
+  type Issue = { path: PropertyKey[]; message: string };
+  const cause = error.cause as Issue[] | { issues?: Issue[] } | undefined;
+  const issues = Array.isArray(cause) ? cause : cause?.issues;
+  return issues?.map((issue) => `${issue.path.map(String).join(".") || "(event)"}: ${issue.message}`) ?? [error.message];
+}
 
 export function summarize(report: SyncReport) {
   return {

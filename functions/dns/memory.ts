@@ -1,0 +1,83 @@
+// In-memory ports for the DNS loop: the local mode runs on them, and tests use them to check the loop's
+// logic apart from AWS. They keep the same contracts as the AWS adapters (versions, conditional saves).
+import type { TargetRef } from "../plan/target-groups.ts";
+import { targetKey } from "../plan/target-groups.ts";
+import type {
+  AcceptedConfigSource, AcceptedSnapshot, DnsStateStore, DocumentStore, OwnershipStore, TargetGroupApi, Versioned,
+} from "./ports.ts";
+import type { RecordState } from "./tracker.ts";
+
+export class MemoryConfig implements AcceptedConfigSource {
+  snapshot: AcceptedSnapshot | undefined;
+  constructor(snapshot?: AcceptedSnapshot) {
+    this.snapshot = snapshot;
+  }
+  async load() {
+    return this.snapshot;
+  }
+}
+
+class VersionedMap<T> {
+  readonly items = new Map<string, Versioned<T>>();
+  get(key: string): Versioned<T> | undefined {
+    return this.items.get(key);
+  }
+  save(key: string, value: T, expectedVersion: number): boolean {
+    if ((this.items.get(key)?.version ?? 0) !== expectedVersion) return false;
+    this.items.set(key, { value: structuredClone(value), version: expectedVersion + 1 });
+    return true;
+  }
+}
+
+export class MemoryDnsState implements DnsStateStore {
+  readonly records = new VersionedMap<RecordState>();
+  async load(ids: readonly string[]) {
+    const result = new Map<string, Versioned<RecordState>>();
+    for (const id of ids) {
+      const item = this.records.get(id);
+      if (item) result.set(id, structuredClone(item));
+    }
+    return result;
+  }
+  async save(id: string, state: RecordState, expectedVersion: number) {
+    return this.records.save(id, state, expectedVersion);
+  }
+}
+
+export class MemoryOwnership implements OwnershipStore {
+  readonly groups = new VersionedMap<readonly string[]>();
+  async load(arn: string) {
+    return structuredClone(this.groups.get(arn) ?? { value: [], version: 0 });
+  }
+  async save(arn: string, owned: readonly string[], expectedVersion: number) {
+    return this.groups.save(arn, owned, expectedVersion);
+  }
+}
+
+export class MemoryTargetGroups implements TargetGroupApi {
+  readonly registered = new Map<string, Map<string, TargetRef>>();
+  private group(arn: string) {
+    let group = this.registered.get(arn);
+    if (!group) this.registered.set(arn, (group = new Map()));
+    return group;
+  }
+  async describe(arn: string) {
+    return [...this.group(arn).values()];
+  }
+  async register(arn: string, targets: readonly TargetRef[]) {
+    for (const t of targets) this.group(arn).set(targetKey(t), t);
+  }
+  async deregister(arn: string, targets: readonly TargetRef[]) {
+    for (const t of targets) this.group(arn).delete(targetKey(t));
+  }
+}
+
+export class MemoryDocuments implements DocumentStore {
+  readonly documents = new Map<string, { body: string; hash: string }>();
+  async storedHash(service: string) {
+    return this.documents.get(service)?.hash;
+  }
+  async put(service: string, body: string, hash: string) {
+    this.documents.set(service, { body, hash });
+  }
+}

@@ -1,0 +1,144 @@
+// A small in-memory AWS behind aws-sdk-client-mock: the real SDK clients send real commands, and these
+// fakes answer them with the services' documented behaviour (conditional writes, idempotent
+// registration). Optional fault injection throws throttling and 5xx errors at a given rate.
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import {
+  DeregisterTargetsCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, RegisterTargetsCommand,
+} from "@aws-sdk/client-elastic-load-balancing-v2";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { mockClient } from "aws-sdk-client-mock";
+
+export const WRITE_COMMANDS = [PutObjectCommand, PutCommand, RegisterTargetsCommand, DeregisterTargetsCommand, PutEventsCommand];
+
+export class FakeAws {
+  readonly s3 = mockClient(S3Client);
+  readonly dynamo = mockClient(DynamoDBDocumentClient);
+  readonly elb = mockClient(ElasticLoadBalancingV2Client);
+  readonly events = mockClient(EventBridgeClient);
+
+  readonly objects = new Map<string, { body: string; metadata: Record<string, string> }>();
+  readonly items = new Map<string, Record<string, unknown>>();
+  readonly targets = new Map<string, Map<string, { Id: string; Port: number }>>();
+  readonly published: Array<{ detailType: string; detail: unknown }> = [];
+  /** Targets sent to RegisterTargets while already registered. */
+  readonly duplicateRegistrations: string[] = [];
+  faultRate = 0;
+  /** Largest random delay per call, so concurrent runs interleave. */
+  jitterMs = 0;
+  faultsInjected = 0;
+  private seed = 42;
+
+  constructor() {
+    this.s3.on(GetObjectCommand).callsFake((input) => this.call(() => {
+      const object = this.objects.get(input.Key);
+      if (!object) throw new NoSuchKey({ message: "The specified key does not exist.", $metadata: {} });
+      return { Body: { transformToString: async () => object.body } };
+    }));
+    this.s3.on(HeadObjectCommand).callsFake((input) => this.call(() => {
+      const object = this.objects.get(input.Key);
+      if (!object) throw new NotFound({ message: "Not Found", $metadata: { httpStatusCode: 404 } });
+      return { Metadata: object.metadata };
+    }));
+    this.s3.on(PutObjectCommand).callsFake((input) => this.call(() => {
+      this.objects.set(input.Key, { body: String(input.Body), metadata: input.Metadata ?? {} });
+      return {};
+    }));
+    this.dynamo.on(BatchGetCommand).callsFake((input) => this.call(() => {
+      const [table, request] = Object.entries(input.RequestItems as Record<string, { Keys: Array<{ pk: string; sk: string }> }>)[0]!;
+      const found = request.Keys.map((k) => this.items.get(`${k.pk}|${k.sk}`)).filter(Boolean);
+      return { Responses: { [table]: structuredClone(found) }, UnprocessedKeys: {} };
+    }));
+    this.dynamo.on(GetCommand).callsFake((input) => this.call(() => {
+      const item = this.items.get(`${input.Key.pk}|${input.Key.sk}`);
+      return item ? { Item: structuredClone(item) } : {};
+    }));
+    this.dynamo.on(PutCommand).callsFake((input) => this.call(() => {
+      const key = `${input.Item.pk}|${input.Item.sk}`;
+      const existing = this.items.get(key);
+      const ok = input.ConditionExpression === "attribute_not_exists(pk)"
+        ? existing === undefined
+        : existing !== undefined && existing.version === input.ExpressionAttributeValues[":expected"];
+      if (!ok) throw new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} });
+      this.items.set(key, structuredClone(input.Item));
+      return {};
+    }));
+    this.elb.on(DescribeTargetHealthCommand).callsFake((input) => this.call(() => ({
+      TargetHealthDescriptions: [...this.group(input.TargetGroupArn).values()].map((t) => ({ Target: { ...t }, TargetHealth: { State: "healthy" } })),
+    })));
+    this.elb.on(RegisterTargetsCommand).callsFake((input) => this.call(() => {
+      const group = this.group(input.TargetGroupArn);
+      for (const t of input.Targets) {
+        const key = `${t.Id}:${t.Port}`;
+        if (group.has(key)) this.duplicateRegistrations.push(key);
+        group.set(key, { Id: t.Id, Port: t.Port });
+      }
+      return {};
+    }));
+    this.elb.on(DeregisterTargetsCommand).callsFake((input) => this.call(() => {
+      for (const t of input.Targets) this.group(input.TargetGroupArn).delete(`${t.Id}:${t.Port}`);
+      return {};
+    }));
+    this.events.on(PutEventsCommand).callsFake((input) => this.call(() => {
+      for (const e of input.Entries) this.published.push({ detailType: e.DetailType, detail: JSON.parse(e.Detail) });
+      return { FailedEntryCount: 0, Entries: [{ EventId: "e1" }] };
+    }));
+  }
+
+  group(arn: string) {
+    let group = this.targets.get(arn);
+    if (!group) this.targets.set(arn, (group = new Map()));
+    return group;
+  }
+
+  registered(arn: string): string[] {
+    return [...this.group(arn).keys()].sort();
+  }
+
+  /** Every write command sent so far, by command name. */
+  writes(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const mock of [this.s3, this.dynamo, this.elb, this.events]) {
+      for (const call of mock.calls()) {
+        const name = (call.args[0] as object).constructor.name;
+        if (WRITE_COMMANDS.some((c) => c.name === name)) counts[name] = (counts[name] ?? 0) + 1;
+      }
+    }
+    return counts;
+  }
+
+  totalCalls(): number {
+    return [this.s3, this.dynamo, this.elb, this.events].reduce((n, m) => n + m.calls().length, 0);
+  }
+
+  resetHistory(): void {
+    for (const mock of [this.s3, this.dynamo, this.elb, this.events]) mock.resetHistory();
+  }
+
+  restore(): void {
+    for (const mock of [this.s3, this.dynamo, this.elb, this.events]) mock.restore();
+  }
+
+  private random(): number {
+    // Deterministic, so a failing run can be replayed.
+    this.seed = (this.seed * 1103515245 + 12345) % 2 ** 31;
+    return this.seed / 2 ** 31;
+  }
+
+  private async call<T>(effect: () => T): Promise<T> {
+    if (this.jitterMs > 0) await new Promise((r) => setTimeout(r, this.random() * this.jitterMs));
+    if (this.faultRate > 0 && this.random() < this.faultRate) {
+      this.faultsInjected++;
+      const throttle = this.random() < 0.5;
+      // A 5xx may come after the service acted (the response was lost): the caller cannot tell.
+      if (!throttle && this.random() < 0.5) effect();
+      throw Object.assign(new Error(throttle ? "Rate exceeded" : "Service Unavailable"), {
+        name: throttle ? "ThrottlingException" : "ServiceUnavailable",
+        $fault: throttle ? "client" : "server",
+        $metadata: { httpStatusCode: throttle ? 400 : 503 },
+      });
+    }
+    return effect();
+  }
+}
