@@ -23,7 +23,7 @@ export const Route53ChangeEvent = EventBridgeSchema.extend({
   }),
 });
 
-export const DnsSyncEvent = z.union([ScheduledEvent, Route53ChangeEvent]);
+export const DnsSyncEvent = z.discriminatedUnion("detail-type", [ScheduledEvent, Route53ChangeEvent]);
 export type DnsSyncEvent = z.infer<typeof DnsSyncEvent>;
 
 export function requestFor(event: DnsSyncEvent): SyncRequest {
