@@ -11,6 +11,7 @@ import { DirectoryTree } from "../fleet/tree.ts";
 import { canonicalJson, renderFleet } from "../render/bundle.ts";
 import { contextWith } from "../render/context.ts";
 import { renderAndCheckLocally } from "./local.ts";
+import { invokeLoop, isLoop, planDnsSync } from "./loops.ts";
 
 export const HELP = `fleet — proxy-fleet's command line
 
@@ -23,6 +24,13 @@ Usage:
   fleet local <repo> [--work <dir>]    render every service for this machine into <dir> (default .fleet/local)
                                         and check each file with its daemon (haproxy, nginx, squid, swanctl,
                                         iptables-restore; the last two in a throwaway network namespace, as root)
+  fleet plan --loop dns-sync [--repo <repo>]
+                                        what a DNS sync run would change, writing nothing: against the deployed
+                                        state (CONFIG_BUCKET, STATE_TABLE and AWS credentials in the environment),
+                                        or, with --repo, a first run of that folder's config against live DNS
+  fleet invoke <loop> --event <file>    run a loop's Lambda handler in-process with the real SDK clients and the
+                                        standard AWS environment (AWS_REGION, credentials, AWS_ENDPOINT_URL…);
+                                        loops: dns-sync. Sample events are in events/
   fleet schema [--out <file>]           print (or write) the JSON Schema of fleet.yaml for editors
   fleet --help                          this text
 
@@ -49,6 +57,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       "run-dir": { type: "string" },
       listen: { type: "string" },
       work: { type: "string" },
+      loop: { type: "string" },
+      repo: { type: "string" },
+      event: { type: "string" },
     },
   });
   const [command, repo, ...extra] = positionals;
@@ -98,6 +109,16 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         }
       }, repo);
       return code || (failures > 0 ? 1 : 0);
+    }
+    case "plan": {
+      if (repo || values.loop !== "dns-sync") return usage(io, "plan takes --loop dns-sync [--repo <repo>]");
+      return planDnsSync(values.repo, io.out);
+    }
+    case "invoke": {
+      if (!isLoop(repo) || extra.length || !values.event) return usage(io, "invoke takes a loop name (dns-sync) and --event <file>");
+      const result = await invokeLoop(repo, values.event);
+      io.out(JSON.stringify(result, null, 2) + "\n");
+      return 0;
     }
     case "schema": {
       const schema = JSON.stringify(jsonSchema(), null, 2) + "\n";

@@ -1,0 +1,107 @@
+// `fleet plan --loop <loop>` and `fleet invoke <loop> --event <file>`: the reconcilers run from a shell.
+// plan reads everything and writes nothing; invoke runs the real Lambda handler in-process with the real
+// SDK clients and the standard AWS environment (credentials, AWS_REGION, AWS_ENDPOINT_URL…).
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { Context } from "aws-lambda";
+import { DirectoryTree } from "../fleet/tree.ts";
+import { loadFleet } from "../fleet/load.ts";
+import { durationMs } from "../fleet/duration.ts";
+import { MemoryConfig, MemoryDnsState, MemoryDocuments, MemoryOwnership, MemoryTargetGroups } from "../dns/memory.ts";
+import { LookupSchedule } from "../dns/ports.ts";
+import { createDnsClient } from "../dns/resolve.ts";
+import { syncDns, type SyncPorts, type SyncReport } from "../dns/sync.ts";
+import { formatIssue } from "../fleet/issues.ts";
+
+export const LOOPS = { "dns-sync": "../dns-sync.ts" } as const;
+export type LoopName = keyof typeof LOOPS;
+
+export function isLoop(name: string | undefined): name is LoopName {
+  return name !== undefined && name in LOOPS;
+}
+
+/** Lambda's context object, as much of it as handlers and Powertools read. */
+export function localContext(functionName: string): Context {
+  return {
+    functionName,
+    functionVersion: "$LATEST",
+    invokedFunctionArn: `arn:aws:lambda:${process.env.AWS_REGION ?? "us-east-1"}:000000000000:function:${functionName}`,
+    memoryLimitInMB: "512",
+    awsRequestId: `local-${Date.now()}`,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: "local",
+    callbackWaitsForEmptyEventLoop: false,
+    getRemainingTimeInMillis: () => 900_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+export async function invokeLoop(loop: LoopName, eventFile: string): Promise<unknown> {
+  const event = JSON.parse(await readFile(eventFile, "utf8")) as unknown;
+  const module = (await import(LOOPS[loop])) as { handler: (event: unknown, context: Context) => Promise<unknown> };
+  return module.handler(event, localContext(loop));
+}
+
+/**
+ * The DNS loop's plan. With CONFIG_BUCKET and STATE_TABLE set it reads the deployed state from AWS;
+ * with --repo it plans a first run of that folder's config against live DNS and empty state.
+ */
+export async function planDnsSync(repo: string | undefined, out: (text: string) => void): Promise<number> {
+  let ports: SyncPorts;
+  if (repo) {
+    const loaded = await loadFleet(new DirectoryTree(repo));
+    if (!loaded.ok) {
+      for (const error of loaded.errors) out(formatIssue(error) + "\n");
+      return 1;
+    }
+    const files = await snapshotFiles(repo, loaded.model);
+    ports = {
+      config: new MemoryConfig({ commit: `local:${resolve(repo)}`, files }),
+      dns: (model) => createDnsClient({ servers: model.dns.resolvers, timeoutMs: durationMs(model.dns.timeout) }),
+      state: new MemoryDnsState(),
+      ownership: new MemoryOwnership(),
+      targetGroups: new MemoryTargetGroups(),
+      documents: new MemoryDocuments(),
+      schedule: new LookupSchedule(),
+    };
+  } else {
+    const { dnsSyncPorts } = await import("../aws/dns-sync-ports.ts");
+    ports = dnsSyncPorts(new LookupSchedule());
+  }
+  const report = await syncDns({ scope: "due" }, ports, { now: Date.now(), dryRun: true });
+  out(formatDnsPlan(report));
+  return 0;
+}
+
+async function snapshotFiles(repo: string, model: Awaited<ReturnType<typeof loadFleet>> extends infer R ? R extends { ok: true; model: infer M } ? M : never : never) {
+  const tree = new DirectoryTree(repo);
+  const paths = ["fleet.yaml", ...model.services.flatMap((s) => (s.kind === "squid" ? [s.allowlist] : []))];
+  return Object.fromEntries(await Promise.all(paths.map(async (p) => [p, (await tree.read(p)) ?? ""] as const)));
+}
+
+export function formatDnsPlan(report: SyncReport): string {
+  if (report.skipped) return `dns-sync: nothing to do (${report.skipped})\n`;
+  const lines = [`dns-sync plan for commit ${report.commit}`, "", "lookups:"];
+  for (const r of report.looked) {
+    const change = [
+      ...r.added.map((a) => `+${a}`), ...r.removed.map((a) => `-${a}`), ...r.held.map((a) => `held:${a}`),
+    ].join(" ");
+    lines.push(`  ${r.record.padEnd(48)} ${r.observation === "failure" ? `failure (${r.failure}), last known good kept` : r.observation}${change ? `  ${change}` : ""}`);
+  }
+  if (report.looked.length === 0) lines.push("  (none due)");
+  lines.push("", "runtime target documents to write:");
+  for (const d of report.documents) lines.push(`  ${d.service} ${d.hash}`);
+  if (report.documents.length === 0) lines.push("  (none)");
+  lines.push("", "target groups:");
+  for (const g of report.targetGroups) {
+    lines.push(`  ${g.group} (${g.arn})`);
+    for (const t of g.register) lines.push(`    register    ${t.id}:${t.port}`);
+    for (const t of g.deregister) lines.push(`    deregister  ${t.id}:${t.port}`);
+    for (const s of g.skipped) lines.push(`    skip        ${s.address}: ${s.reason}`);
+    if (g.register.length + g.deregister.length + g.skipped.length === 0) lines.push("    (in sync)");
+  }
+  if (report.targetGroups.length === 0) lines.push("  (none configured)");
+  return lines.join("\n") + "\n";
+}
