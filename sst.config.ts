@@ -4,6 +4,7 @@ import { Aspects } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { SSTConfig } from "sst";
 import { ConfigStore } from "./stacks/ConfigStore.ts";
+import { Reconcilers } from "./stacks/Reconcilers.ts";
 
 export default {
   config() {
@@ -12,6 +13,6 @@ export default {
   stacks(app) {
     app.setDefaultFunctionProps({ runtime: "nodejs22.x", architecture: "arm_64", tracing: "active" });
     Aspects.of(app).add(new AwsSolutionsChecks());
-    app.stack(ConfigStore);
+    app.stack(ConfigStore).stack(Reconcilers);
   },
 } satisfies SSTConfig;

@@ -1,0 +1,77 @@
+// The reconciler Lambdas and what triggers them. Each loop runs one at a time (reserved concurrency 1):
+// one writer per resource, on top of the conditional writes every loop already makes.
+import { Duration, Stack, aws_events as events, aws_events_targets as targets, aws_iam as iam, aws_sqs as sqs } from "aws-cdk-lib";
+import { NagSuppressions } from "cdk-nag";
+import { Function, use, type StackContext } from "sst/constructs";
+import { ConfigStore } from "./ConfigStore.ts";
+import { waiveSstInternals } from "./nag.ts";
+
+/** Route 53 API calls reach EventBridge through CloudTrail, and only on the us-east-1 default bus. */
+export const ROUTE53_EVENTS_REGION = "us-east-1";
+
+export function Reconcilers({ stack }: StackContext) {
+  const { bundles, state } = use(ConfigStore);
+
+  const dnsSync = new Function(stack, "DnsSync", {
+    handler: "functions/dns-sync.handler",
+    description: "proxy-fleet DNS sync: hostnames → NLB target groups and runtime target documents",
+    timeout: "5 minutes",
+    memorySize: "512 MB",
+    reservedConcurrentExecutions: 1,
+    environment: {
+      CONFIG_BUCKET: bundles.bucketName,
+      STATE_TABLE: state.tableName,
+      EVENT_BUS_NAME: "default",
+      POWERTOOLS_METRICS_NAMESPACE: "ProxyFleet",
+      POWERTOOLS_SERVICE_NAME: "dns-sync",
+    },
+  });
+  bundles.grantRead(dnsSync, "accepted/*");
+  bundles.grantReadWrite(dnsSync, "runtime/*");
+  state.grantReadWriteData(dnsSync);
+  dnsSync.addToRolePolicy(new iam.PolicyStatement({ actions: ["elasticloadbalancing:DescribeTargetHealth"], resources: ["*"] }));
+  dnsSync.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+    resources: [Stack.of(stack).formatArn({ service: "elasticloadbalancing", resource: "targetgroup", resourceName: "*" })],
+  }));
+  dnsSync.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["events:PutEvents"],
+    resources: [Stack.of(stack).formatArn({ service: "events", resource: "event-bus", resourceName: "default" })],
+  }));
+
+  // Events that could not be delivered (the function busy or failing) wait here instead of vanishing.
+  const deadLetters = new sqs.Queue(stack, "DnsSyncDeadLetters", { enforceSSL: true, retentionPeriod: Duration.days(14) });
+  const target = new targets.LambdaFunction(dnsSync, { deadLetterQueue: deadLetters, retryAttempts: 20, maxEventAge: Duration.hours(1) });
+
+  new events.Rule(stack, "DnsSyncSchedule", {
+    description: "proxy-fleet: look up every name whose TTL expired",
+    schedule: events.Schedule.rate(Duration.minutes(1)),
+    targets: [target],
+  });
+  if (stack.region === ROUTE53_EVENTS_REGION) {
+    new events.Rule(stack, "DnsSyncOnRoute53Change", {
+      description: "proxy-fleet: look up the names under a changed Route 53 record at once",
+      eventPattern: {
+        source: ["aws.route53"],
+        detailType: ["AWS API Call via CloudTrail"],
+        detail: { eventSource: ["route53.amazonaws.com"], eventName: ["ChangeResourceRecordSets"] },
+      },
+      targets: [target],
+    });
+  }
+
+  NagSuppressions.addResourceSuppressions(dnsSync, [
+    { id: "AwsSolutions-L1", reason: "proxy-fleet pins Node.js 22 (nodejs22.x) everywhere: the CLI, the tests and the Lambdas run one runtime." },
+    { id: "AwsSolutions-IAM4", reason: "SST functions log through the AWS managed basic execution role." },
+    {
+      id: "AwsSolutions-IAM5",
+      reason: "Target groups are named in fleet.yaml, which changes without a deploy; DescribeTargetHealth has no resource-level permissions; the bucket grants are prefix-scoped; X-Ray needs '*'.",
+    },
+  ], true);
+  NagSuppressions.addResourceSuppressions(deadLetters, [
+    { id: "AwsSolutions-SQS3", reason: "This queue is itself the dead-letter queue of the EventBridge targets." },
+  ]);
+  waiveSstInternals(stack);
+  stack.addOutputs({ DnsSyncFunction: dnsSync.functionName });
+  return { dnsSync };
+}

@@ -1,0 +1,58 @@
+// The reconcilers stack, synthesized as `sst deploy` would, checked with CDK assertions and cdk-nag.
+import { Aspects } from "aws-cdk-lib";
+import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { App, getStack } from "sst/constructs";
+import { initProject } from "sst/project.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ConfigStore } from "../../stacks/ConfigStore.ts";
+import { Reconcilers } from "../../stacks/Reconcilers.ts";
+
+let template: Template;
+let stack: ReturnType<typeof getStack>;
+
+beforeAll(async () => {
+  await initProject({ stage: "test" });
+  const app = new App({ mode: "deploy", stage: "test", name: "proxy-fleet", region: "us-east-1" });
+  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+  app.stack(ConfigStore).stack(Reconcilers);
+  stack = getStack(Reconcilers);
+  template = Template.fromStack(stack);
+}, 120_000);
+
+describe("Reconcilers", () => {
+  it("runs the DNS sync handler on Node.js 22, one at a time", () => {
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Runtime: "nodejs22.x",
+      ReservedConcurrentExecutions: 1,
+      Environment: { Variables: Match.objectLike({ CONFIG_BUCKET: Match.anyValue(), STATE_TABLE: Match.anyValue() }) },
+    });
+  });
+
+  it("triggers it every minute and on Route 53 ChangeResourceRecordSets, with a dead-letter queue", () => {
+    template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "rate(1 minute)" });
+    template.hasResourceProperties("AWS::Events::Rule", {
+      EventPattern: {
+        source: ["aws.route53"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        detail: { eventSource: ["route53.amazonaws.com"], eventName: ["ChangeResourceRecordSets"] },
+      },
+      Targets: [Match.objectLike({ DeadLetterConfig: Match.objectLike({ Arn: Match.anyValue() }) })],
+    });
+  });
+
+  it("may register and deregister targets, and read the target health", () => {
+    const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
+    for (const action of ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:DescribeTargetHealth", "events:PutEvents"]) {
+      expect(policies).toContain(action);
+    }
+  });
+
+  it("passes cdk-nag's AwsSolutions pack with no unexplained findings", () => {
+    const findings = [
+      ...Annotations.fromStack(stack).findError("*", Match.stringLikeRegexp("AwsSolutions-.*")),
+      ...Annotations.fromStack(stack).findWarning("*", Match.stringLikeRegexp("AwsSolutions-.*")),
+    ];
+    expect(findings.map((e) => `${e.id}: ${String(e.entry.data).slice(0, 160)}`)).toEqual([]);
+  });
+});
