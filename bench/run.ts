@@ -6,7 +6,7 @@ import { join } from "node:path";
 const here = import.meta.dirname;
 const only = process.argv[2];
 const benchmarks = readdirSync(here)
-  .filter((file) => file.endsWith(".ts") && !["run.ts", "measure.ts"].includes(file))
+  .filter((file) => file.endsWith(".bench.ts"))
   .filter((file) => !only || file.includes(only))
   .sort();
 
@@ -16,7 +16,8 @@ for (const file of benchmarks) {
     const { benchmark, figures } = JSON.parse(line) as { benchmark: string; figures: Array<{ name: string; value: number; unit: string }> };
     process.stdout.write(`\n${benchmark}  (${file})\n`);
     for (const figure of figures) {
-      process.stdout.write(`  ${figure.name.padEnd(22)} ${figure.value.toFixed(1).padStart(10)} ${figure.unit}\n`);
+      const value = figure.unit === "" ? String(Math.round(figure.value)) : figure.value.toFixed(1);
+      process.stdout.write(`  ${figure.name.padEnd(26)} ${value.padStart(10)} ${figure.unit}\n`);
     }
   }
 }

@@ -1,6 +1,7 @@
 // One run of the DNS loop: look up what is due, update each name's target list, then converge the
 // runtime target documents and NLB target groups with the result. Level-triggered: the request only
 // says which names to look at now; every target is recomputed from state and compared with reality.
+import { createHash } from "node:crypto";
 import { durationMs } from "../fleet/duration.ts";
 import { loadFleet, type FleetModel } from "../fleet/load.ts";
 import { MemoryTree } from "../fleet/tree.ts";
@@ -8,7 +9,7 @@ import { planDocuments, runtimeDocuments, type DocumentWrite } from "../plan/doc
 import { batches, planTargetGroup, type TargetGroupPlan } from "../plan/target-groups.ts";
 import { recordId, recordsAffectedBy, recordsInFleet } from "./names.ts";
 import type {
-  AcceptedConfigSource, DnsStateStore, DocumentStore, LookupSchedule, OwnershipStore, TargetGroupApi, Versioned,
+  AcceptedConfigSource, AcceptedSnapshot, DnsStateStore, DocumentStore, LookupSchedule, OwnershipStore, TargetGroupApi, Versioned,
 } from "./ports.ts";
 import type { DnsClient, Observation } from "./resolve.ts";
 import { EMPTY_RECORD, track, type RecordState, type Step, type TrackerPolicy } from "./tracker.ts";
@@ -69,9 +70,8 @@ export function trackerPolicy(model: FleetModel): TrackerPolicy {
 export async function syncDns(request: SyncRequest, ports: SyncPorts, options: SyncOptions): Promise<SyncReport> {
   const snapshot = await ports.config.load();
   if (!snapshot) return emptyReport({ skipped: "no accepted config yet" });
-  const loaded = await loadFleet(new MemoryTree({ ...snapshot.files }));
-  if (!loaded.ok) return emptyReport({ commit: snapshot.commit, skipped: "the accepted config no longer validates" });
-  const model = loaded.model;
+  const model = await acceptedModel(snapshot);
+  if (!model) return emptyReport({ commit: snapshot.commit, skipped: "the accepted config no longer validates" });
   const policy = trackerPolicy(model);
 
   const records = recordsInFleet(model);
@@ -107,6 +107,18 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
     targetGroups.push(await convergeTargetGroup(group, addressesOf(group.ipAddressType === "ipv6" ? 6 : 4), ports, options));
   }
   return { commit: snapshot.commit, looked, documents, targetGroups, stateConflicts };
+}
+
+// Warm invocations reuse the model while the accepted files stay the same.
+let cachedModel: { key: string; model: FleetModel } | undefined;
+
+async function acceptedModel(snapshot: AcceptedSnapshot): Promise<FleetModel | undefined> {
+  const key = createHash("sha256").update(JSON.stringify(Object.entries(snapshot.files).sort())).digest("hex");
+  if (cachedModel?.key === key) return cachedModel.model;
+  const loaded = await loadFleet(new MemoryTree({ ...snapshot.files }));
+  if (!loaded.ok) return undefined;
+  cachedModel = { key, model: loaded.model };
+  return loaded.model;
 }
 
 function emptyReport(extra: { commit?: string; skipped: string }): SyncReport {
@@ -170,15 +182,20 @@ async function convergeTargetGroup(
     const ownershipChanges = plan.owned.join() !== [...ownership.value].sort().join();
     if (options.dryRun || (plan.register.length === 0 && plan.deregister.length === 0 && !ownershipChanges)) return plan;
 
-    const claimed = [...new Set([...ownership.value, ...plan.owned])].sort();
-    if (!(await ports.ownership.save(group.arn, claimed, ownership.version))) {
-      if (attempt >= MAX_CONFLICT_RETRIES) throw new Error(`ownership of ${group.arn} kept changing under this run`);
-      continue;
+    const current = [...ownership.value].sort();
+    const claimed = [...new Set([...current, ...plan.owned])].sort();
+    let version = ownership.version;
+    if (claimed.join() !== current.join()) {
+      if (!(await ports.ownership.save(group.arn, claimed, version))) {
+        if (attempt >= MAX_CONFLICT_RETRIES) throw new Error(`ownership of ${group.arn} kept changing under this run`);
+        continue;
+      }
+      version++;
     }
     for (const batch of batches(plan.register, batchSize)) await ports.targetGroups.register(group.arn, batch, plan.availabilityZone);
     for (const batch of batches(plan.deregister, batchSize)) await ports.targetGroups.deregister(group.arn, batch);
     // Release what was deregistered. If another run changed ownership meanwhile, the next run releases it.
-    if (claimed.join() !== plan.owned.join()) await ports.ownership.save(group.arn, plan.owned, ownership.version + 1);
+    if (claimed.join() !== plan.owned.join()) await ports.ownership.save(group.arn, plan.owned, version);
     return plan;
   }
 }

@@ -113,6 +113,11 @@ const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64
 
 /** RFC 1918, RFC 6598 (shared address space) and IPv6 unique local addresses: what NLB IP targets may be. */
 export function isPrivateAddress(address: string): boolean {
+  if (isIPv4(address)) {
+    // Fast path for the common case: the DNS loop checks every resolved address.
+    const [a, b] = address.split(".").map(Number) as [number, number];
+    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+  }
   const parsed = parseCidr(address);
   return parsed.ok && PRIVATE_RANGES.some((range) => cidrContains(range, parsed.cidr));
 }

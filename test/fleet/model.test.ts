@@ -110,3 +110,15 @@ describe("config trees", () => {
     expect(formatIssue({ severity: "error", file: "f.yaml", line: 3, column: 7, rule: "cidr", message: "bad" })).toBe("f.yaml:3:7: error[cidr]: bad");
   });
 });
+
+describe("private addresses (what NLB IP targets may be)", () => {
+  it("knows RFC 1918, RFC 6598 and IPv6 ULA, and their edges", async () => {
+    const { isPrivateAddress } = await import("../../functions/fleet/net.ts");
+    for (const yes of ["10.0.0.0", "10.255.255.255", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1", "100.127.255.255", "fd00::1", "fc00::"]) {
+      expect(isPrivateAddress(yes), yes).toBe(true);
+    }
+    for (const no of ["9.255.255.255", "11.0.0.0", "172.15.255.255", "172.32.0.0", "192.169.0.1", "100.63.255.255", "100.128.0.0", "8.8.8.8", "2001:db8::1", "fe80::1"]) {
+      expect(isPrivateAddress(no), no).toBe(false);
+    }
+  });
+});
