@@ -1,28 +1,20 @@
 // Lambda: the DNS sync loop. Triggered by an EventBridge schedule and by Route 53 record changes.
 // Parse the event → one sync run → metrics and a log line. A malformed event changes nothing.
-import { Logger } from "@aws-lambda-powertools/logger";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { parser } from "@aws-lambda-powertools/parser/middleware";
-import { Tracer } from "@aws-lambda-powertools/tracer";
-import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import middy from "@middy/core";
 import { dnsSyncPorts } from "./aws/dns-sync-ports.ts";
 import { DnsSyncEvent, requestFor } from "./dns/events.ts";
 import { LookupSchedule } from "./dns/ports.ts";
 import { syncDns, type SyncReport } from "./dns/sync.ts";
+import { eventProblems, powertools } from "./lambda.ts";
 
-const logger = new Logger({ serviceName: "dns-sync" });
-const metrics = new Metrics({ namespace: "ProxyFleet", serviceName: "dns-sync" });
-const tracer = new Tracer({ serviceName: "dns-sync" });
+const { logger, metrics, middlewares, instrument } = powertools("dns-sync");
 // Survives warm invocations, so TTLs are honoured between scheduled runs.
 const schedule = new LookupSchedule();
 
 export const handler = middy()
-  .use(captureLambdaHandler(tracer))
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
+  .use(middlewares)
   .use(parser({ schema: DnsSyncEvent, safeParse: true }))
   .handler(async (parsed) => {
     if (!parsed.success) {
@@ -30,7 +22,7 @@ export const handler = middy()
       metrics.addMetric("MalformedEvents", MetricUnit.Count, 1);
       return { rejected: true };
     }
-    const ports = dnsSyncPorts(schedule, (client) => tracer.captureAWSv3Client(client));
+    const ports = dnsSyncPorts(schedule, instrument);
     const report = await syncDns(requestFor(parsed.data), ports, { now: Date.now() });
     await ports.publishHeld(report);
     recordMetrics(report);
@@ -38,14 +30,6 @@ export const handler = middy()
     logger.info("dns sync finished", { ...summary });
     return summary;
   });
-
-/** What was wrong with an event, field by field, from the parser's zod issues. */
-export function eventProblems(error: Error): string[] {
-  type Issue = { path: PropertyKey[]; message: string };
-  const cause = error.cause as Issue[] | { issues?: Issue[] } | undefined;
-  const issues = Array.isArray(cause) ? cause : cause?.issues;
-  return issues?.map((issue) => `${issue.path.map(String).join(".") || "(event)"}: ${issue.message}`) ?? [error.message];
-}
 
 export function summarize(report: SyncReport) {
   return {

@@ -2,6 +2,7 @@
 // documents the data planes poll.
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { AcceptedConfigSource, AcceptedSnapshot, DocumentStore } from "../dns/ports.ts";
+import type { BundleStore } from "../rollout/ports.ts";
 
 export const ACCEPTED_KEY = "accepted/current.json";
 export const runtimeDocumentKey = (service: string) => `runtime/${service}/targets.json`;
@@ -44,6 +45,33 @@ export function documentStore(client: S3Client, bucket: string): DocumentStore {
         ContentType: "application/json",
         Metadata: { [HASH_METADATA]: hash },
       }));
+    },
+  };
+}
+
+export const bundleKey = (service: string, hash: string) => `bundles/${service}/${hash.replace(":", "-")}.json`;
+export const acceptedHistoryKey = (commit: string) => `accepted/history/${commit}.json`;
+
+/** Bundles are content-addressed and written once (If-None-Match: *); the accepted snapshot keeps its history. */
+export function bundleStore(client: S3Client, bucket: string): BundleStore {
+  return {
+    async putBundle(bundle) {
+      const key = bundleKey(bundle.service, bundle.hash);
+      try {
+        await client.send(new PutObjectCommand({
+          Bucket: bucket, Key: key, Body: JSON.stringify(bundle), ContentType: "application/json", IfNoneMatch: "*",
+          Metadata: { [HASH_METADATA]: bundle.hash },
+        }));
+      } catch (error) {
+        // Already stored: same key, same content.
+        if ((error as { name?: string; $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 412) throw error;
+      }
+      return key;
+    },
+    async putAccepted(snapshot: AcceptedSnapshot) {
+      const body = JSON.stringify(snapshot);
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: acceptedHistoryKey(snapshot.commit), Body: body, ContentType: "application/json" }));
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: ACCEPTED_KEY, Body: body, ContentType: "application/json" }));
     },
   };
 }

@@ -4,6 +4,7 @@ import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { BatchGetCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { DnsStateStore, OwnershipStore, Versioned } from "../dns/ports.ts";
 import type { RecordState } from "../dns/tracker.ts";
+import { EMPTY_ROLLOUT_STATE, type RolloutState, type RolloutStateStore } from "../rollout/ports.ts";
 
 const BATCH_GET_LIMIT = 100;
 const UNPROCESSED_RETRIES = 8;
@@ -55,5 +56,17 @@ export function ownershipStore(client: DynamoDBDocumentClient, table: string): O
       return Item ? { value: (Item.targets as string[]) ?? [], version: Number(Item.version) } : { value: [], version: 0 };
     },
     save: (arn, owned, expectedVersion) => putVersioned(client, table, { ...ownershipKey(arn), targets: [...owned] }, expectedVersion),
+  };
+}
+
+export const rolloutKey = (key: string) => ({ pk: `rollout#${key}`, sk: "state" });
+
+export function rolloutStateStore(client: DynamoDBDocumentClient, table: string): RolloutStateStore {
+  return {
+    async load(key) {
+      const { Item } = await client.send(new GetCommand({ TableName: table, Key: rolloutKey(key), ConsistentRead: true }));
+      return Item ? { value: Item.state as RolloutState, version: Number(Item.version) } : { value: EMPTY_ROLLOUT_STATE, version: 0 };
+    },
+    save: (key, state, expectedVersion) => putVersioned(client, table, { ...rolloutKey(key), state }, expectedVersion),
   };
 }

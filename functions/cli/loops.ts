@@ -13,7 +13,11 @@ import { createDnsClient } from "../dns/resolve.ts";
 import { syncDns, type SyncPorts, type SyncReport } from "../dns/sync.ts";
 import { formatIssue } from "../fleet/issues.ts";
 
-export const LOOPS = { "dns-sync": "../dns-sync.ts" } as const;
+export const LOOPS = {
+  "dns-sync": "../dns-sync.ts",
+  "config-rollout": "../config-rollout.ts",
+  "rollout-watch": "../rollout-watch.ts",
+} as const;
 export type LoopName = keyof typeof LOOPS;
 
 export function isLoop(name: string | undefined): name is LoopName {

@@ -1,0 +1,47 @@
+// The rollout loops' ports, wired to AWS from the Lambda environment:
+//   CONFIG_REPOSITORY  the CodeCommit repository holding fleet.yaml
+//   CONFIG_BRANCH      the tracked branch (default main)
+//   CONFIG_BUCKET      bundles and the accepted config
+//   STATE_TABLE        rollout state
+//   ECS_SERVICES       JSON: { "<fleet service>": { "cluster": …, "service": …, "container": … } }
+//   EVENT_BUS_NAME     where proxy-fleet's events go (default: the default bus)
+import { z } from "zod";
+import type { RolloutPorts } from "../rollout/run.ts";
+import type { WatchPorts } from "../rollout/watch.ts";
+import { createClients, requireEnv } from "./clients.ts";
+import { codeCommitRepository } from "./codecommit.ts";
+import { bundleStore } from "./config-bucket.ts";
+import { ecsDeployer } from "./ecs.ts";
+import { eventPublisher } from "./events.ts";
+import { rolloutStateStore } from "./state-table.ts";
+
+const EcsServices = z.record(z.string(), z.object({ cluster: z.string().min(1), service: z.string().min(1), container: z.string().min(1) }));
+
+export function rolloutSettings() {
+  return { repository: requireEnv("CONFIG_REPOSITORY"), branch: process.env.CONFIG_BRANCH ?? "main" };
+}
+
+export function rolloutPorts(instrument: <T>(client: T) => T = (c) => c): RolloutPorts {
+  const clients = createClients();
+  const { repository, branch } = rolloutSettings();
+  return {
+    repository: codeCommitRepository(instrument(clients.codecommit), repository),
+    branch,
+    bundles: bundleStore(instrument(clients.s3), requireEnv("CONFIG_BUCKET")),
+    deployer: ecsDeployer(instrument(clients.ecs)),
+    state: rolloutStateStore(instrument(clients.dynamo), requireEnv("STATE_TABLE")),
+    events: eventPublisher(instrument(clients.events), process.env.EVENT_BUS_NAME ?? "default"),
+    targets: EcsServices.parse(JSON.parse(process.env.ECS_SERVICES ?? "{}")),
+  };
+}
+
+export function watchPorts(instrument: <T>(client: T) => T = (c) => c): WatchPorts {
+  const clients = createClients();
+  const { repository, branch } = rolloutSettings();
+  return {
+    repository: codeCommitRepository(instrument(clients.codecommit), repository),
+    branch,
+    state: rolloutStateStore(instrument(clients.dynamo), requireEnv("STATE_TABLE")),
+    events: eventPublisher(instrument(clients.events), process.env.EVENT_BUS_NAME ?? "default"),
+  };
+}

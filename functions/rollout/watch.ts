@@ -1,0 +1,68 @@
+// Rollout watch: ECS tells how a deployment ended. A failed one (the circuit breaker rolled it back) pins
+// its bundle version as failed, so the rollout loop never retries it by itself; the next commit with a
+// different bundle proceeds normally. A completed one is reported on its commit.
+import type { Publisher, Repository, RolloutStateStore } from "./ports.ts";
+import { stateKey } from "./run.ts";
+
+export interface WatchPorts {
+  readonly repository: Repository;
+  readonly branch: string;
+  readonly state: RolloutStateStore;
+  readonly events: Publisher;
+}
+
+export interface DeploymentEvent {
+  readonly eventName: string;
+  readonly deploymentId: string;
+  readonly reason?: string;
+}
+
+export type WatchOutcome =
+  | { readonly kind: "unknown-deployment"; readonly deploymentId: string }
+  | { readonly kind: "ignored"; readonly eventName: string }
+  | { readonly kind: "failed"; readonly service: string; readonly hash: string; readonly commit: string }
+  | { readonly kind: "completed"; readonly service: string; readonly hash: string; readonly commit: string };
+
+const MAX_CONFLICT_RETRIES = 5;
+
+export async function watchDeployment(event: DeploymentEvent, ports: WatchPorts): Promise<WatchOutcome> {
+  if (event.eventName !== "SERVICE_DEPLOYMENT_FAILED" && event.eventName !== "SERVICE_DEPLOYMENT_COMPLETED") {
+    return { kind: "ignored", eventName: event.eventName };
+  }
+  for (let attempt = 0; ; attempt++) {
+    const { value: state, version } = await ports.state.load(stateKey(ports));
+    const entry = Object.entries(state.services).find(([, s]) => s.deploymentId === event.deploymentId);
+    // Unknown: not ours, or a repeated event for a failure already recorded (its entry was rolled back).
+    if (!entry) return { kind: "unknown-deployment", deploymentId: event.deploymentId };
+    const [service, deployed] = entry;
+    const parent = await ports.repository.parentOf(deployed.commit);
+    if (event.eventName === "SERVICE_DEPLOYMENT_COMPLETED") {
+      await ports.repository.comment(parent, deployed.commit,
+        `proxy-fleet: **${service}** is running ${deployed.hash.slice(0, 19)} (deployment ${event.deploymentId} completed).`);
+      return { kind: "completed", service, hash: deployed.hash, commit: deployed.commit };
+    }
+
+    const services = { ...state.services };
+    if (deployed.previous) services[service] = deployed.previous;
+    else delete services[service];
+    const failed = { ...state.failed, [service]: [...new Set([...(state.failed[service] ?? []), deployed.hash])] };
+    if (!(await ports.state.save(stateKey(ports), { ...state, services, failed }, version))) {
+      if (attempt >= MAX_CONFLICT_RETRIES) throw new Error("rollout state kept changing under the watch");
+      continue;
+    }
+    await ports.repository.comment(parent, deployed.commit, [
+      `**proxy-fleet: the deployment of ${service} failed and ECS rolled it back.**`,
+      "",
+      `- version ${deployed.hash} is pinned as failed and will not be retried automatically`,
+      `- ${service} keeps running ${deployed.previous ? deployed.previous.hash.slice(0, 19) : "its previous task definition"}`,
+      `- reason: ${event.reason ?? "not given"}`,
+      "",
+      "Push a fix: the next commit that changes this service rolls out normally.",
+    ].join("\n"));
+    await ports.events.publish("Config Rollout Failed", {
+      repository: ports.repository.name, branch: ports.branch, service, hash: deployed.hash, commit: deployed.commit,
+      deploymentId: event.deploymentId, reason: event.reason,
+    });
+    return { kind: "failed", service, hash: deployed.hash, commit: deployed.commit };
+  }
+}
