@@ -1,6 +1,6 @@
 // A large DNS-loop world for benchmarks: 10,000 hostnames in 100 target groups, 5 addresses each
 // (50,000 targets), converged, with in-memory stores that count the AWS calls each would make.
-import { MemoryConfig, MemoryDnsState, MemoryDocuments, MemoryOwnership, MemoryTargetGroups } from "../functions/dns/memory.ts";
+import { MemoryConfig, MemoryDnsState, MemoryDocuments, MemoryLeases, MemoryOwnership, MemoryTargetGroups } from "../functions/dns/memory.ts";
 import { LookupSchedule } from "../functions/dns/ports.ts";
 import type { DnsClient, Observation } from "../functions/dns/resolve.ts";
 import { syncDns, type SyncPorts } from "../functions/dns/sync.ts";
@@ -73,6 +73,7 @@ export async function convergedWorld() {
       deregister: () => ["DeregisterTargets", 1],
     }),
     documents: counting(stores.documents, calls, { storedHash: () => ["HeadObject", 1], put: () => ["PutObject", 1] }),
+    leases: counting(new MemoryLeases(), calls, { acquire: () => ["PutItem", 1], release: () => ["DeleteItem", 1] }),
     schedule: new LookupSchedule(),
   };
   let now = Date.parse("2026-11-25T00:00:00Z");

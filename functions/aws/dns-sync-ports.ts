@@ -9,7 +9,7 @@ import type { SyncPorts, SyncReport } from "../dns/sync.ts";
 import { createClients, requireEnv } from "./clients.ts";
 import { acceptedConfig, documentStore } from "./config-bucket.ts";
 import { eventPublisher } from "./events.ts";
-import { dnsStateStore, ownershipStore } from "./state-table.ts";
+import { dnsStateStore, leaseStore, ownershipStore } from "./state-table.ts";
 import { targetGroupApi } from "./target-groups.ts";
 
 export type DnsSyncPorts = SyncPorts & { publishHeld(report: SyncReport): Promise<void> };
@@ -29,6 +29,7 @@ export function dnsSyncPorts(schedule: LookupSchedule, instrument: <T>(client: T
     ownership: ownershipStore(dynamo, table),
     targetGroups: targetGroupApi(instrument(clients.elb)),
     documents: documentStore(s3, bucket),
+    leases: leaseStore(dynamo, table),
     schedule,
     async publishHeld(report) {
       const held = report.looked.filter((r) => r.held.length > 0).map((r) => ({ record: r.record, held: r.held }));

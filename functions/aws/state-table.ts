@@ -1,8 +1,8 @@
 // The state table: DNS record state and target-group ownership, each item carrying a version that every
 // write must name (conditional writes), so two concurrent runs can never lose an update.
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { BatchGetCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import type { DnsStateStore, OwnershipStore, Versioned } from "../dns/ports.ts";
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { DnsStateStore, LeaseStore, OwnershipStore, Versioned } from "../dns/ports.ts";
 import type { RecordState } from "../dns/tracker.ts";
 import { EMPTY_ROLLOUT_STATE, type RolloutState, type RolloutStateStore } from "../rollout/ports.ts";
 
@@ -68,5 +68,36 @@ export function rolloutStateStore(client: DynamoDBDocumentClient, table: string)
       return Item ? { value: Item.state as RolloutState, version: Number(Item.version) } : { value: EMPTY_ROLLOUT_STATE, version: 0 };
     },
     save: (key, state, expectedVersion) => putVersioned(client, table, { ...rolloutKey(key), state }, expectedVersion),
+  };
+}
+
+export const leaseKey = (resource: string) => ({ pk: `lease#${resource}`, sk: "lease" });
+
+/** Leases expire by themselves (expiresAt, also the table's TTL attribute in seconds) if a holder dies. */
+export function leaseStore(client: DynamoDBDocumentClient, table: string): LeaseStore {
+  return {
+    async acquire(resource, holder, now, ttlMs) {
+      try {
+        await client.send(new PutCommand({
+          TableName: table,
+          Item: { ...leaseKey(resource), holder, leaseUntil: now + ttlMs, expiresAt: Math.ceil((now + ttlMs) / 1000) + 3600 },
+          ConditionExpression: "attribute_not_exists(pk) OR leaseUntil < :now OR holder = :holder",
+          ExpressionAttributeValues: { ":now": now, ":holder": holder },
+        }));
+        return true;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) return false;
+        throw error;
+      }
+    },
+    async release(resource, holder) {
+      try {
+        await client.send(new DeleteCommand({
+          TableName: table, Key: leaseKey(resource), ConditionExpression: "holder = :holder", ExpressionAttributeValues: { ":holder": holder },
+        }));
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    },
   };
 }

@@ -7,7 +7,7 @@ import type { Context } from "aws-lambda";
 import { DirectoryTree } from "../fleet/tree.ts";
 import { loadFleet } from "../fleet/load.ts";
 import { durationMs } from "../fleet/duration.ts";
-import { MemoryConfig, MemoryDnsState, MemoryDocuments, MemoryOwnership, MemoryTargetGroups } from "../dns/memory.ts";
+import { MemoryConfig, MemoryDnsState, MemoryDocuments, MemoryLeases, MemoryOwnership, MemoryTargetGroups } from "../dns/memory.ts";
 import { LookupSchedule } from "../dns/ports.ts";
 import { createDnsClient } from "../dns/resolve.ts";
 import { syncDns, type SyncPorts, type SyncReport } from "../dns/sync.ts";
@@ -68,6 +68,7 @@ export async function planDnsSync(repo: string | undefined, out: (text: string) 
       ownership: new MemoryOwnership(),
       targetGroups: new MemoryTargetGroups(),
       documents: new MemoryDocuments(),
+      leases: new MemoryLeases(),
       schedule: new LookupSchedule(),
     };
   } else {

@@ -3,7 +3,7 @@
 import type { TargetRef } from "../plan/target-groups.ts";
 import { targetKey } from "../plan/target-groups.ts";
 import type {
-  AcceptedConfigSource, AcceptedSnapshot, DnsStateStore, DocumentStore, OwnershipStore, TargetGroupApi, Versioned,
+  AcceptedConfigSource, AcceptedSnapshot, DnsStateStore, DocumentStore, LeaseStore, OwnershipStore, TargetGroupApi, Versioned,
 } from "./ports.ts";
 import type { RecordState } from "./tracker.ts";
 
@@ -79,5 +79,18 @@ export class MemoryDocuments implements DocumentStore {
   }
   async put(service: string, body: string, hash: string) {
     this.documents.set(service, { body, hash });
+  }
+}
+
+export class MemoryLeases implements LeaseStore {
+  readonly leases = new Map<string, { holder: string; expiresAt: number }>();
+  async acquire(resource: string, holder: string, now: number, ttlMs: number) {
+    const lease = this.leases.get(resource);
+    if (lease && lease.expiresAt > now && lease.holder !== holder) return false;
+    this.leases.set(resource, { holder, expiresAt: now + ttlMs });
+    return true;
+  }
+  async release(resource: string, holder: string) {
+    if (this.leases.get(resource)?.holder === holder) this.leases.delete(resource);
   }
 }

@@ -31,6 +31,12 @@ export interface OwnershipStore {
   save(arn: string, owned: readonly string[], expectedVersion: number): Promise<boolean>;
 }
 
+/** A short lease that makes one run the only writer of a resource; it expires by itself if its holder dies. */
+export interface LeaseStore {
+  acquire(resource: string, holder: string, now: number, ttlMs: number): Promise<boolean>;
+  release(resource: string, holder: string): Promise<void>;
+}
+
 export interface TargetGroupApi {
   /** Registered targets, draining ones excluded. */
   describe(arn: string): Promise<TargetRef[]>;

@@ -9,7 +9,7 @@ import { planDocuments, runtimeDocuments, type DocumentWrite } from "../plan/doc
 import { batches, planTargetGroup, type TargetGroupPlan } from "../plan/target-groups.ts";
 import { recordId, recordsAffectedBy, recordsInFleet } from "./names.ts";
 import type {
-  AcceptedConfigSource, AcceptedSnapshot, DnsStateStore, DocumentStore, LookupSchedule, OwnershipStore, TargetGroupApi, Versioned,
+  AcceptedConfigSource, AcceptedSnapshot, DnsStateStore, DocumentStore, LeaseStore, LookupSchedule, OwnershipStore, TargetGroupApi, Versioned,
 } from "./ports.ts";
 import type { DnsClient, Observation } from "./resolve.ts";
 import { EMPTY_RECORD, track, type RecordState, type Step, type TrackerPolicy } from "./tracker.ts";
@@ -25,6 +25,7 @@ export interface SyncPorts {
   readonly ownership: OwnershipStore;
   readonly targetGroups: TargetGroupApi;
   readonly documents: DocumentStore;
+  readonly leases: LeaseStore;
   readonly schedule: LookupSchedule;
 }
 
@@ -34,7 +35,12 @@ export interface SyncOptions {
   readonly dryRun?: boolean;
   readonly batchSize?: number;
   readonly concurrency?: number;
+  /** Names this run as a lease holder. */
+  readonly runId?: string;
 }
+
+/** Longer than any run that holds it (the Lambda times out at 5 minutes). */
+const LEASE_MS = 6 * 60_000;
 
 export interface RecordReport {
   readonly record: string;
@@ -165,9 +171,10 @@ async function convergeDocuments(
 }
 
 /**
- * Ownership is recorded before registering and released after deregistering, so a crash in between
- * leaves at worst an owned entry for a target that is not there, which the next run forgets.
- * A conflict on the ownership item means another run is converging the same group: re-read and re-plan.
+ * Plans without writing; only when there is something to change does the run take the group's lease (one
+ * writer per group), re-plan under it and apply. Ownership is recorded before registering and released
+ * after deregistering, so a crash in between leaves at worst an owned entry for a missing target, which a
+ * later run forgets. A group whose lease another run holds is left to that run.
  */
 async function convergeTargetGroup(
   group: FleetModel["targetGroups"][number],
@@ -175,28 +182,33 @@ async function convergeTargetGroup(
   ports: SyncPorts,
   options: SyncOptions,
 ): Promise<TargetGroupPlan> {
-  const batchSize = options.batchSize ?? 100;
-  for (let attempt = 0; ; attempt++) {
+  const plan = async () => {
     const [registered, ownership] = await Promise.all([ports.targetGroups.describe(group.arn), ports.ownership.load(group.arn)]);
-    const plan = planTargetGroup(group, addressesOf, { registered, owned: ownership.value });
-    const ownershipChanges = plan.owned.join() !== [...ownership.value].sort().join();
-    if (options.dryRun || (plan.register.length === 0 && plan.deregister.length === 0 && !ownershipChanges)) return plan;
+    return { ownership, plan: planTargetGroup(group, addressesOf, { registered, owned: ownership.value }) };
+  };
+  const first = await plan();
+  const current = [...first.ownership.value].sort();
+  const inSync = first.plan.register.length === 0 && first.plan.deregister.length === 0 && first.plan.owned.join() === current.join();
+  if (options.dryRun || inSync) return first.plan;
 
-    const current = [...ownership.value].sort();
-    const claimed = [...new Set([...current, ...plan.owned])].sort();
+  const holder = options.runId ?? `run-${options.now}-${Math.random().toString(36).slice(2)}`;
+  if (!(await ports.leases.acquire(group.arn, holder, options.now, LEASE_MS))) return { ...first.plan, register: [], deregister: [], busy: true };
+  try {
+    const { ownership, plan: locked } = await plan();
+    const owned = [...ownership.value].sort();
+    const claimed = [...new Set([...owned, ...locked.owned])].sort();
     let version = ownership.version;
-    if (claimed.join() !== current.join()) {
-      if (!(await ports.ownership.save(group.arn, claimed, version))) {
-        if (attempt >= MAX_CONFLICT_RETRIES) throw new Error(`ownership of ${group.arn} kept changing under this run`);
-        continue;
-      }
+    if (claimed.join() !== owned.join()) {
+      if (!(await ports.ownership.save(group.arn, claimed, version))) throw new Error(`ownership of ${group.arn} changed under its lease`);
       version++;
     }
-    for (const batch of batches(plan.register, batchSize)) await ports.targetGroups.register(group.arn, batch, plan.availabilityZone);
-    for (const batch of batches(plan.deregister, batchSize)) await ports.targetGroups.deregister(group.arn, batch);
-    // Release what was deregistered. If another run changed ownership meanwhile, the next run releases it.
-    if (claimed.join() !== plan.owned.join()) await ports.ownership.save(group.arn, plan.owned, version);
-    return plan;
+    const batchSize = options.batchSize ?? 100;
+    for (const batch of batches(locked.register, batchSize)) await ports.targetGroups.register(group.arn, batch, locked.availabilityZone);
+    for (const batch of batches(locked.deregister, batchSize)) await ports.targetGroups.deregister(group.arn, batch);
+    if (claimed.join() !== locked.owned.join()) await ports.ownership.save(group.arn, locked.owned, version);
+    return locked;
+  } finally {
+    await ports.leases.release(group.arn, holder);
   }
 }
 

@@ -33,6 +33,8 @@ export interface TargetGroupPlan {
   readonly owned: readonly string[];
   /** Resolved addresses that cannot be NLB IP targets. */
   readonly skipped: ReadonlyArray<{ address: string; reason: string }>;
+  /** Another run held the group's lease: it converges the group, this run did nothing to it. */
+  readonly busy?: boolean;
 }
 
 export const targetKey = (t: TargetRef) => `${t.id}:${t.port}`;

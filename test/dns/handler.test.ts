@@ -185,14 +185,24 @@ describe("robustness", () => {
     expect(JSON.parse(aws.objects.get("runtime/router/targets.json")!.body).targets["db1.corp.test"]).toEqual([...many].sort());
   });
 
-  it("two concurrent runs end in the correct state, registering each target once", async () => {
-    aws.jitterMs = 5;
-    const [a, b] = await Promise.all([handler(await scheduled(), context), handler(await route53("corp.test."), context)]);
-    expect([a, b].every((s) => s && typeof s === "object")).toBe(true);
-    expect(aws.registered(ARN)).toEqual(["10.50.0.11:5432", "10.50.0.12:5432", "10.50.0.20:5432"]);
-    expect(aws.duplicateRegistrations).toEqual([]);
-    expect(aws.items.get(`owner#${ARN}|targets`)!.targets).toEqual(["10.50.0.11:5432", "10.50.0.12:5432", "10.50.0.20:5432"]);
-    const state = aws.items.get("dns#db1.corp.test/A|state")!;
-    expect(Object.keys((state.state as { addresses: object }).addresses)).toEqual(["10.50.0.11", "10.50.0.12"]);
+  it("two concurrent runs end in the correct state, registering each target once (10 interleavings)", async () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      aws.restore();
+      aws = new FakeAws(seed);
+      accept(fleet(["db1.corp.test", "10.50.0.20"]));
+      vi.resetModules();
+      // Two module instances: two Lambda execution environments, each with its own memory.
+      const module = "../../functions/dns-sync.ts";
+      const [first, second] = await Promise.all([`${module}?a${seed}`, `${module}?b${seed}`].map(async (path) =>
+        ((await import(path)) as { handler: typeof handler }).handler));
+      aws.jitterMs = 5;
+      await Promise.all([first!(await scheduled(), context), second!(await route53("corp.test."), context)]);
+      expect(aws.registered(ARN), `seed ${seed}`).toEqual(["10.50.0.11:5432", "10.50.0.12:5432", "10.50.0.20:5432"]);
+      expect(aws.duplicateRegistrations, `seed ${seed}`).toEqual([]);
+      expect(aws.items.get(`owner#${ARN}|targets`)!.targets).toEqual(["10.50.0.11:5432", "10.50.0.12:5432", "10.50.0.20:5432"]);
+      const state = aws.items.get("dns#db1.corp.test/A|state")!;
+      expect(Object.keys((state.state as { addresses: object }).addresses)).toEqual(["10.50.0.11", "10.50.0.12"]);
+      expect([...aws.items.keys()].filter((k) => k.startsWith("lease#")), "leases are released").toEqual([]);
+    }
   });
 });

@@ -2,7 +2,7 @@
 // every case (TTL expiry, >8 records, truncation, timeout, SERVFAIL, NXDOMAIN flaps, empty answers,
 // a shrink beyond the guard), through the real resolver and the real loop, on in-memory stores.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { MemoryConfig, MemoryDnsState, MemoryDocuments, MemoryOwnership, MemoryTargetGroups } from "../../functions/dns/memory.ts";
+import { MemoryConfig, MemoryDnsState, MemoryDocuments, MemoryLeases, MemoryOwnership, MemoryTargetGroups } from "../../functions/dns/memory.ts";
 import { LookupSchedule } from "../../functions/dns/ports.ts";
 import { createDnsClient } from "../../functions/dns/resolve.ts";
 import { syncDns, type SyncReport, type SyncRequest } from "../../functions/dns/sync.ts";
@@ -37,6 +37,7 @@ function memoryPorts() {
     ownership: new MemoryOwnership(),
     targetGroups: new MemoryTargetGroups(),
     documents: new MemoryDocuments(),
+    leases: new MemoryLeases(),
     schedule: new LookupSchedule(),
   };
 }

@@ -7,10 +7,10 @@ import {
 } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 
-export const WRITE_COMMANDS = [PutObjectCommand, PutCommand, RegisterTargetsCommand, DeregisterTargetsCommand, PutEventsCommand];
+export const WRITE_COMMANDS = [PutObjectCommand, PutCommand, DeleteCommand, RegisterTargetsCommand, DeregisterTargetsCommand, PutEventsCommand];
 
 export class FakeAws {
   readonly s3 = mockClient(S3Client);
@@ -28,9 +28,10 @@ export class FakeAws {
   /** Largest random delay per call, so concurrent runs interleave. */
   jitterMs = 0;
   faultsInjected = 0;
-  private seed = 42;
+  private seed: number;
 
-  constructor() {
+  constructor(seed = 42) {
+    this.seed = seed;
     this.s3.on(GetObjectCommand).callsFake((input) => this.call(() => {
       const object = this.objects.get(input.Key);
       if (!object) throw new NoSuchKey({ message: "The specified key does not exist.", $metadata: {} });
@@ -57,11 +58,25 @@ export class FakeAws {
     this.dynamo.on(PutCommand).callsFake((input) => this.call(() => {
       const key = `${input.Item.pk}|${input.Item.sk}`;
       const existing = this.items.get(key);
+      const values = input.ExpressionAttributeValues ?? {};
       const ok = input.ConditionExpression === "attribute_not_exists(pk)"
         ? existing === undefined
-        : existing !== undefined && existing.version === input.ExpressionAttributeValues[":expected"];
+        : input.ConditionExpression === "version = :expected"
+          ? existing !== undefined && existing.version === values[":expected"]
+          : input.ConditionExpression === "attribute_not_exists(pk) OR leaseUntil < :now OR holder = :holder"
+            ? existing === undefined || (existing.leaseUntil as number) < values[":now"] || existing.holder === values[":holder"]
+            : (() => { throw new Error(`fake DynamoDB does not know the condition ${input.ConditionExpression}`); })();
       if (!ok) throw new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} });
       this.items.set(key, structuredClone(input.Item));
+      return {};
+    }));
+    this.dynamo.on(DeleteCommand).callsFake((input) => this.call(() => {
+      const key = `${input.Key.pk}|${input.Key.sk}`;
+      const existing = this.items.get(key);
+      if (input.ConditionExpression === "holder = :holder" && existing?.holder !== input.ExpressionAttributeValues[":holder"]) {
+        throw new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} });
+      }
+      this.items.delete(key);
       return {};
     }));
     this.elb.on(DescribeTargetHealthCommand).callsFake((input) => this.call(() => ({
