@@ -43,6 +43,11 @@ export class FakeAws {
       return { Metadata: object.metadata };
     }));
     this.s3.on(PutObjectCommand).callsFake((input) => this.call(() => {
+      if (input.IfNoneMatch === "*" && this.objects.has(input.Key)) {
+        throw Object.assign(new Error("At least one of the pre-conditions you specified did not hold"), {
+          name: "PreconditionFailed", $fault: "client", $metadata: { httpStatusCode: 412 },
+        });
+      }
       this.objects.set(input.Key, { body: String(input.Body), metadata: input.Metadata ?? {} });
       return {};
     }));
