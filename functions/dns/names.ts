@@ -1,5 +1,5 @@
 // Which DNS names the accepted config depends on, and who uses each: runtime target documents for
-// HAProxy and strongSwan services, and NLB target groups. NGINX resolves its upstreams itself.
+// HAProxy, NGINX and strongSwan services, and NLB target groups.
 import type { FleetModel } from "../fleet/load.ts";
 import { isIpAddress } from "../fleet/net.ts";
 import type { Family } from "./resolve.ts";
@@ -24,7 +24,9 @@ export function serviceNames(model: FleetModel): Map<string, string[]> {
     const names =
       service.kind === "haproxy" ? service.listeners.flatMap((l) => l.backends.map((b) => b.host))
         : service.kind === "strongswan" ? service.rules.flatMap((r) => [...r.from, ...r.to]).filter((e) => !e.includes("/"))
-          : [];
+          : service.kind === "nginx"
+            ? [...service.tls, ...service.http].flatMap((l) => [...l.routes.map((r) => r.upstream.host), ...(l.default ? [l.default.host] : [])])
+            : [];
     const hostnames = [...new Set(names.filter((n) => !isIpAddress(n)))].sort();
     if (hostnames.length > 0) result.set(service.name, hostnames);
   }

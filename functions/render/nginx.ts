@@ -53,17 +53,45 @@ function accessRules(service: Nginx): string[] {
 }
 
 /** `hostnames` lets ".example.com" and "*.example.com" match subdomains; exact names win over wildcards. */
-function routeMap(source: string, variable: string, routes: readonly Route[], fallback: string): string[] {
+function routeMap(source: string, variable: string, routes: readonly Route[], fallback: string, ctx: RenderContext): string[] {
   return [
     `map ${source} ${variable} {`,
     "    hostnames;",
     `    default ${fallback};`,
-    ...routes.map((route) => `    ${route.match} ${target(route.upstream)};`),
+    ...routes.map((route) => `    ${route.match} ${target(route.upstream, ctx)};`),
     "}",
   ];
 }
 
-const target = (upstream: Target) => hostPort(upstream.host, upstream.port);
+/**
+ * Where a route goes: an upstream group when the DNS loop has resolved the name (so a change is a hitless
+ * reload), else "host:port", which NGINX resolves itself through its resolver.
+ */
+function target(upstream: Target, ctx: RenderContext): string {
+  return resolvedAddresses(upstream, ctx).length > 0 ? upstreamName(upstream) : hostPort(upstream.host, upstream.port);
+}
+
+const upstreamName = (upstream: Target) => `up_${upstream.host.replace(/[^a-z0-9]/g, "_")}_${upstream.port}`;
+
+function resolvedAddresses(upstream: Target, ctx: RenderContext): string[] {
+  return [...new Set(ctx.targets[upstream.host] ?? [])].sort();
+}
+
+/** One upstream group per resolved name and port used by these listeners. */
+function upstreamBlocks(listeners: ReadonlyArray<{ routes: readonly Route[]; default?: Target | undefined }>, ctx: RenderContext): string[] {
+  const seen = new Map<string, Target>();
+  for (const listener of listeners) {
+    for (const upstream of [...listener.routes.map((r) => r.upstream), ...(listener.default ? [listener.default] : [])]) {
+      if (resolvedAddresses(upstream, ctx).length > 0) seen.set(upstreamName(upstream), upstream);
+    }
+  }
+  return [...seen].sort(([a], [b]) => (a < b ? -1 : 1)).flatMap(([name, upstream]) => [
+    "",
+    `upstream ${name} {`,
+    ...resolvedAddresses(upstream, ctx).map((address) => `    server ${hostPort(address, upstream.port)};`),
+    "}",
+  ]);
+}
 
 function streamBlock(service: Nginx, ctx: RenderContext): string[] {
   const rejectSocket = `unix:${ctx.runDir}/nginx-no-route.sock`;
@@ -77,12 +105,13 @@ function streamBlock(service: Nginx, ctx: RenderContext): string[] {
     `    listen ${rejectSocket};`,
     "    return \"\";",
     "}",
+    ...upstreamBlocks(service.tls, ctx),
   ];
   for (const listener of service.tls) {
     const variable = `$tls_${listener.port}_upstream`;
     body.push(
       "",
-      ...routeMap("$ssl_preread_server_name", variable, listener.routes, listener.default ? target(listener.default) : rejectSocket),
+      ...routeMap("$ssl_preread_server_name", variable, listener.routes, listener.default ? target(listener.default, ctx) : rejectSocket, ctx),
       "",
       "server {",
       `    ${listen(ctx, listener.port, service)}`,
@@ -106,12 +135,13 @@ function httpBlock(service: Nginx, ctx: RenderContext): string[] {
     `scgi_temp_path ${ctx.runDir}/nginx-scgi;`,
     `access_log ${logPath(ctx, "nginx-http-access.log", "stdout")} combined;`,
     "server_tokens off;",
+    ...upstreamBlocks(service.http, ctx),
   ];
   for (const listener of service.http) {
     const variable = `$http_${listener.port}_upstream`;
     body.push(
       "",
-      ...routeMap("$host", variable, listener.routes, listener.default ? target(listener.default) : '""'),
+      ...routeMap("$host", variable, listener.routes, listener.default ? target(listener.default, ctx) : '""', ctx),
       "",
       "server {",
       `    ${listen(ctx, listener.port, service)}`,

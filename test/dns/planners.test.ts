@@ -84,16 +84,22 @@ describe("target-group planner", () => {
 });
 
 describe("names and documents", () => {
-  it("lists the names each consumer needs; NGINX resolves its own", async () => {
+  it("lists the names each consumer needs", async () => {
     const model = await loadExample();
     expect(Object.fromEntries(serviceNames(model))).toEqual({
       "datacenter-vpn": ["billing.corp.example.com", "sftp.internal.example.com"],
+      "lattice-ingress": [
+        "api-0a1b2c3d.7d67968.vpc-lattice-svcs.us-east-1.on.aws",
+        "apps-0e1f2a3b.7d67968.vpc-lattice-svcs.us-east-1.on.aws",
+        "www-0c1d2e3f.7d67968.vpc-lattice-svcs.us-east-1.on.aws",
+      ],
       "onprem-router": ["db1.corp.example.com", "db2.corp.example.com", "ldap.corp.example.com"],
       "partner-forward": ["files.partner.example.net"],
     });
     expect(recordsInFleet(model).map((r) => `${r.name}/${r.family}`)).toEqual([
+      "api-0a1b2c3d.7d67968.vpc-lattice-svcs.us-east-1.on.aws/4", "apps-0e1f2a3b.7d67968.vpc-lattice-svcs.us-east-1.on.aws/4",
       "billing.corp.example.com/4", "db1.corp.example.com/4", "db2.corp.example.com/4", "files.partner.example.net/4",
-      "ldap.corp.example.com/4", "sftp.internal.example.com/4",
+      "ldap.corp.example.com/4", "sftp.internal.example.com/4", "www-0c1d2e3f.7d67968.vpc-lattice-svcs.us-east-1.on.aws/4",
     ]);
   });
 

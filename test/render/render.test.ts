@@ -219,3 +219,14 @@ services:
     expect(filter.slice(-2)).toEqual(["-A PF-FORWARD -j DROP", "COMMIT"]);
   });
 });
+
+describe("nginx with DNS answers", () => {
+  it("routes resolved names to upstream groups (a change is a hitless reload) and keeps the resolver for the rest", async () => {
+    const model = await loadExample();
+    const conf = renderNginx(service(model, "lattice-ingress", "nginx"),
+      contextWith({ targets: { "api-0a1b2c3d.7d67968.vpc-lattice-svcs.us-east-1.on.aws": ["169.254.171.2", "169.254.171.1"] } }))["nginx.conf"]!;
+    expect(conf).toContain("api.example.com up_api_0a1b2c3d_7d67968_vpc_lattice_svcs_us_east_1_on_aws_443;");
+    expect(conf).toContain("    upstream up_api_0a1b2c3d_7d67968_vpc_lattice_svcs_us_east_1_on_aws_443 {\n        server 169.254.171.1:443;\n        server 169.254.171.2:443;\n    }");
+    expect(conf).toContain(".apps.example.com apps-0e1f2a3b.7d67968.vpc-lattice-svcs.us-east-1.on.aws:443;");
+  });
+});

@@ -76,4 +76,7 @@ export const FIXTURE_TARGETS = {
   "sftp.internal.example.com": ["192.168.20.41"],
   "files.partner.example.net": ["198.51.100.90"],
   "db1.corp.example.com": ["10.50.0.11", "10.50.0.12"],
+  "api-0a1b2c3d.7d67968.vpc-lattice-svcs.us-east-1.on.aws": ["169.254.171.1", "169.254.171.2"],
+  "www-0c1d2e3f.7d67968.vpc-lattice-svcs.us-east-1.on.aws": ["169.254.171.3"],
+  "fallback.example.com": ["10.0.9.9", "2001:db8::99"],
 };
