@@ -97,7 +97,7 @@ export function namedTlsServer(name: string): Promise<Upstream> {
 }
 
 /** An HTTP/1.1 server that answers with its name and the Host header it saw. */
-export function namedHttpServer(name: string): Promise<Upstream> {
+export function namedHttpServer(name: string, host = "127.0.0.1", port = 0): Promise<Upstream> {
   return listen(
     createServer((socket) => {
       socket.on("error", () => undefined);
@@ -110,6 +110,8 @@ export function namedHttpServer(name: string): Promise<Upstream> {
         socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
       });
     }),
+    host,
+    port,
   );
 }
 
@@ -167,4 +169,55 @@ export async function tlsThrough(port: number, servername: string, proxyHeader?:
   const socket = tls.connect({ socket: raw, servername, rejectUnauthorized: false });
   socket.on("error", () => undefined);
   return readAll(socket);
+}
+
+/** Connects and resolves with the first line the server sends, or "" if refused, reset or silent. */
+export function firstLine(port: number, timeoutMs = 2_000): Promise<string> {
+  return new Promise((resolve) => {
+    let data = "";
+    const socket = connect({ host: "127.0.0.1", port });
+    const done = (value: string) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(value);
+    };
+    const timer = setTimeout(() => done(""), timeoutMs);
+    socket.on("data", (chunk: Buffer) => {
+      data += chunk.toString();
+      if (data.includes("\n")) done(data.split("\n")[0]!);
+    });
+    socket.on("error", () => done(""));
+    socket.on("close", () => done(""));
+  });
+}
+
+/**
+ * A bounded load loop: `workers` clients call `request` back to back until `stop()` is called, at most
+ * `maxRequests` in all and never past `maxMs`. Returns how many succeeded and failed, and what was seen.
+ */
+export function loadLoop(request: () => Promise<string>, options: { workers: number; maxRequests: number; maxMs: number }) {
+  const seen = new Map<string, number>();
+  let ok = 0;
+  let failed = 0;
+  let stopped = false;
+  const deadline = Date.now() + options.maxMs;
+  const worker = async () => {
+    while (!stopped && ok + failed < options.maxRequests && Date.now() < deadline) {
+      const answer = await request();
+      if (answer) {
+        ok++;
+        seen.set(answer, (seen.get(answer) ?? 0) + 1);
+      } else {
+        failed++;
+      }
+    }
+  };
+  const running = Promise.all(Array.from({ length: options.workers }, worker));
+  return {
+    async stop() {
+      stopped = true;
+      await running;
+      return { ok, failed, seen: Object.fromEntries(seen) };
+    },
+  };
 }
