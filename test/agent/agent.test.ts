@@ -158,3 +158,23 @@ services:
     expect(agent.health().lastApply.applied).toBe(false);
   });
 });
+
+describe("health", () => {
+  it("answers 200 with the service and hash while the daemon runs, 503 once it stopped", async () => {
+    const { startHealthServer } = await import("../../containers/agent/health.ts");
+    const agent = await Agent.start(source(await haproxyBundle(await freePort())), options());
+    const server = await startHealthServer(await freePort(), () => agent.health(), "127.0.0.1");
+    const healthPort = (server.address() as { port: number }).port;
+    const get = () => new Promise<{ status: number; body: { ok: boolean; service: string } }>((resolve) => {
+      httpRequest({ host: "127.0.0.1", port: healthPort, path: "/healthz" }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(body) }));
+      }).end();
+    });
+    expect(await get()).toMatchObject({ status: 200, body: { ok: true, service: "router" } });
+    await agent.stop();
+    expect(await get()).toMatchObject({ status: 503, body: { ok: false } });
+    server.close();
+  });
+});
