@@ -1,6 +1,7 @@
 // Where accepted config lives: the bundle bucket (content-addressed, write-once objects, versioned) and
 // the state table every loop shares (accepted commits, DNS hysteresis, ownership, leases).
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import * as codecommit from "aws-cdk-lib/aws-codecommit";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import type { StackContext } from "sst/constructs";
@@ -38,7 +39,18 @@ export function ConfigStore({ stack }: StackContext) {
     removalPolicy: tablePolicy,
   });
 
-  stack.addOutputs({ BundleBucket: bundles.bucketName, StateTable: state.tableName });
+  // The config repository users push fleet.yaml to; the rollout loop tracks one branch of it.
+  const repository = new codecommit.Repository(stack, "ConfigRepository", {
+    repositoryName: `${stack.stage}-proxy-fleet-config`,
+    description: "proxy-fleet: fleet.yaml and the files it references",
+  });
+  repository.applyRemovalPolicy(RemovalPolicy.RETAIN);
+
+  stack.addOutputs({
+    BundleBucket: bundles.bucketName,
+    StateTable: state.tableName,
+    ConfigRepositoryCloneUrl: repository.repositoryCloneUrlGrc,
+  });
   waiveSstInternals(stack);
-  return { bundles, state };
+  return { bundles, state, repository, trackedBranch: "main" };
 }

@@ -9,8 +9,10 @@ import { waiveSstInternals } from "./nag.ts";
 /** Route 53 API calls reach EventBridge through CloudTrail, and only on the us-east-1 default bus. */
 export const ROUTE53_EVENTS_REGION = "us-east-1";
 
+const REPOSITORY_READ = ["codecommit:GetBranch", "codecommit:GetCommit", "codecommit:GetFile", "codecommit:GetDifferences"];
+
 export function Reconcilers({ stack }: StackContext) {
-  const { bundles, state } = use(ConfigStore);
+  const { bundles, state, repository, trackedBranch } = use(ConfigStore);
 
   const dnsSync = new Function(stack, "DnsSync", {
     handler: "functions/dns-sync.handler",
@@ -60,6 +62,89 @@ export function Reconcilers({ stack }: StackContext) {
     });
   }
 
+  // The config rollout loop and its watch. ECS_SERVICES maps fleet services to the ECS services that run them.
+  const rolloutEnvironment = {
+    CONFIG_REPOSITORY: repository.repositoryName,
+    CONFIG_BRANCH: trackedBranch,
+    CONFIG_BUCKET: bundles.bucketName,
+    STATE_TABLE: state.tableName,
+    ECS_SERVICES: process.env.PROXY_FLEET_ECS_SERVICES ?? "{}",
+    EVENT_BUS_NAME: "default",
+    POWERTOOLS_METRICS_NAMESPACE: "ProxyFleet",
+  };
+  const configRollout = new Function(stack, "ConfigRollout", {
+    handler: "functions/config-rollout.handler",
+    description: "proxy-fleet config rollout: a commit to the config repository goes live",
+    timeout: "5 minutes",
+    memorySize: "1024 MB",
+    reservedConcurrentExecutions: 1,
+    environment: { ...rolloutEnvironment, POWERTOOLS_SERVICE_NAME: "config-rollout" },
+  });
+  repository.grant(configRollout, ...REPOSITORY_READ, "codecommit:PostCommentForComparedCommit");
+  bundles.grantReadWrite(configRollout, "bundles/*");
+  bundles.grantReadWrite(configRollout, "accepted/*");
+  state.grantReadWriteData(configRollout);
+  configRollout.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["ecs:DescribeServices", "ecs:UpdateService"],
+    resources: [Stack.of(stack).formatArn({ service: "ecs", resource: "service", resourceName: "*" })],
+  }));
+  configRollout.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:TagResource"],
+    resources: ["*"],
+  }));
+  configRollout.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["iam:PassRole"],
+    resources: ["*"],
+    conditions: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } },
+  }));
+
+  const rolloutWatch = new Function(stack, "RolloutWatch", {
+    handler: "functions/rollout-watch.handler",
+    description: "proxy-fleet rollout watch: pins versions whose ECS deployment failed",
+    timeout: "1 minute",
+    reservedConcurrentExecutions: 1,
+    environment: { ...rolloutEnvironment, POWERTOOLS_SERVICE_NAME: "rollout-watch" },
+  });
+  repository.grant(rolloutWatch, "codecommit:GetCommit", "codecommit:PostCommentForComparedCommit");
+  state.grantReadWriteData(rolloutWatch);
+  for (const fn of [configRollout, rolloutWatch]) {
+    fn.addToRolePolicy(new iam.PolicyStatement({
+      actions: ["events:PutEvents"],
+      resources: [Stack.of(stack).formatArn({ service: "events", resource: "event-bus", resourceName: "default" })],
+    }));
+  }
+
+  const rolloutDeadLetters = new sqs.Queue(stack, "RolloutDeadLetters", { enforceSSL: true, retentionPeriod: Duration.days(14) });
+  new events.Rule(stack, "ConfigRolloutOnPush", {
+    description: "proxy-fleet: a push to the tracked branch of the config repository",
+    eventPattern: {
+      source: ["aws.codecommit"],
+      detailType: ["CodeCommit Repository State Change"],
+      resources: [repository.repositoryArn],
+      detail: { event: ["referenceCreated", "referenceUpdated"], referenceType: ["branch"], referenceName: [trackedBranch] },
+    },
+    targets: [new targets.LambdaFunction(configRollout, { deadLetterQueue: rolloutDeadLetters, retryAttempts: 10 })],
+  });
+  new events.Rule(stack, "RolloutWatchOnDeployment", {
+    description: "proxy-fleet: how each ECS deployment ended",
+    eventPattern: { source: ["aws.ecs"], detailType: ["ECS Deployment State Change"] },
+    targets: [new targets.LambdaFunction(rolloutWatch, { deadLetterQueue: rolloutDeadLetters, retryAttempts: 10 })],
+  });
+
+  for (const fn of [configRollout, rolloutWatch]) {
+    NagSuppressions.addResourceSuppressions(fn, [
+      { id: "AwsSolutions-L1", reason: "proxy-fleet pins Node.js 22 (nodejs22.x) everywhere." },
+      { id: "AwsSolutions-IAM4", reason: "SST functions log through the AWS managed basic execution role." },
+      {
+        id: "AwsSolutions-IAM5",
+        reason: "Task definitions are registered by family at run time (RegisterTaskDefinition has no resource scope); PassRole is limited to ecs-tasks; bucket grants are prefix-scoped; X-Ray needs '*'.",
+      },
+    ], true);
+  }
+  NagSuppressions.addResourceSuppressions(rolloutDeadLetters, [
+    { id: "AwsSolutions-SQS3", reason: "This queue is itself the dead-letter queue of the EventBridge targets." },
+  ]);
+
   NagSuppressions.addResourceSuppressions(dnsSync, [
     { id: "AwsSolutions-L1", reason: "proxy-fleet pins Node.js 22 (nodejs22.x) everywhere: the CLI, the tests and the Lambdas run one runtime." },
     { id: "AwsSolutions-IAM4", reason: "SST functions log through the AWS managed basic execution role." },
@@ -72,6 +157,6 @@ export function Reconcilers({ stack }: StackContext) {
     { id: "AwsSolutions-SQS3", reason: "This queue is itself the dead-letter queue of the EventBridge targets." },
   ]);
   waiveSstInternals(stack);
-  stack.addOutputs({ DnsSyncFunction: dnsSync.functionName });
-  return { dnsSync };
+  stack.addOutputs({ DnsSyncFunction: dnsSync.functionName, ConfigRolloutFunction: configRollout.functionName });
+  return { dnsSync, configRollout, rolloutWatch };
 }

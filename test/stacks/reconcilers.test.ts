@@ -56,3 +56,29 @@ describe("Reconcilers", () => {
     expect(findings.map((e) => `${e.id}: ${String(e.entry.data).slice(0, 160)}`)).toEqual([]);
   });
 });
+
+describe("config rollout", () => {
+  it("runs on pushes to the tracked branch of the config repository only", () => {
+    template.hasResourceProperties("AWS::Events::Rule", {
+      EventPattern: Match.objectLike({
+        source: ["aws.codecommit"],
+        "detail-type": ["CodeCommit Repository State Change"],
+        detail: { event: ["referenceCreated", "referenceUpdated"], referenceType: ["branch"], referenceName: ["main"] },
+      }),
+    });
+  });
+
+  it("watches ECS deployments", () => {
+    template.hasResourceProperties("AWS::Events::Rule", {
+      EventPattern: { source: ["aws.ecs"], "detail-type": ["ECS Deployment State Change"] },
+    });
+  });
+
+  it("may register task definitions and update services, and pass roles only to ECS tasks", () => {
+    const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
+    for (const action of ["ecs:RegisterTaskDefinition", "ecs:UpdateService", "codecommit:PostCommentForComparedCommit", "codecommit:GetFile"]) {
+      expect(policies).toContain(action);
+    }
+    expect(policies).toContain('"iam:PassedToService":"ecs-tasks.amazonaws.com"');
+  });
+});
