@@ -11,7 +11,7 @@ import { DirectoryTree } from "../fleet/tree.ts";
 import { canonicalJson, renderFleet } from "../render/bundle.ts";
 import { contextWith } from "../render/context.ts";
 import { renderAndCheckLocally } from "./local.ts";
-import { invokeLoop, isLoop, planDnsSync } from "./loops.ts";
+import { invokeLoop, isLoop, planConfigRollout, planDnsSync } from "./loops.ts";
 
 export const HELP = `fleet — proxy-fleet's command line
 
@@ -24,13 +24,14 @@ Usage:
   fleet local <repo> [--work <dir>]    render every service for this machine into <dir> (default .fleet/local)
                                         and check each file with its daemon (haproxy, nginx, squid, swanctl,
                                         iptables-restore; the last two in a throwaway network namespace, as root)
-  fleet plan --loop dns-sync [--repo <repo>]
-                                        what a DNS sync run would change, writing nothing: against the deployed
-                                        state (CONFIG_BUCKET, STATE_TABLE and AWS credentials in the environment),
-                                        or, with --repo, a first run of that folder's config against live DNS
+  fleet plan --loop <loop> [--repo <repo>]
+                                        what a run would change, writing nothing: against the deployed state
+                                        (the loop's Lambda environment and AWS credentials), or, with --repo, a
+                                        first run of that folder's config. dns-sync: lookups (live DNS), runtime
+                                        documents, target groups; config-rollout: each service's action and hash
   fleet invoke <loop> --event <file>    run a loop's Lambda handler in-process with the real SDK clients and the
                                         standard AWS environment (AWS_REGION, credentials, AWS_ENDPOINT_URL…);
-                                        loops: dns-sync. Sample events are in events/
+                                        loops: dns-sync, config-rollout, rollout-watch. Samples are in events/
   fleet schema [--out <file>]           print (or write) the JSON Schema of fleet.yaml for editors
   fleet --help                          this text
 
@@ -111,11 +112,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return code || (failures > 0 ? 1 : 0);
     }
     case "plan": {
-      if (repo || values.loop !== "dns-sync") return usage(io, "plan takes --loop dns-sync [--repo <repo>]");
-      return planDnsSync(values.repo, io.out);
+      if (repo) return usage(io, "plan takes --loop <loop> [--repo <repo>]");
+      if (values.loop === "dns-sync") return planDnsSync(values.repo, io.out);
+      if (values.loop === "config-rollout") return planConfigRollout(values.repo, io.out);
+      return usage(io, "plan takes --loop dns-sync or --loop config-rollout");
     }
     case "invoke": {
-      if (!isLoop(repo) || extra.length || !values.event) return usage(io, "invoke takes a loop name (dns-sync) and --event <file>");
+      if (!isLoop(repo) || extra.length || !values.event) return usage(io, "invoke takes a loop (dns-sync, config-rollout, rollout-watch) and --event <file>");
       const result = await invokeLoop(repo, values.event);
       io.out(JSON.stringify(result, null, 2) + "\n");
       return 0;

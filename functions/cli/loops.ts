@@ -12,6 +12,8 @@ import { LookupSchedule } from "../dns/ports.ts";
 import { createDnsClient } from "../dns/resolve.ts";
 import { syncDns, type SyncPorts, type SyncReport } from "../dns/sync.ts";
 import { formatIssue } from "../fleet/issues.ts";
+import { folderRepository, MemoryRolloutState } from "../rollout/memory.ts";
+import { reconcileRollout, type RolloutPorts } from "../rollout/run.ts";
 
 export const LOOPS = {
   "dns-sync": "../dns-sync.ts",
@@ -109,4 +111,41 @@ export function formatDnsPlan(report: SyncReport): string {
   }
   if (report.targetGroups.length === 0) lines.push("  (none configured)");
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The rollout loop's plan: what the tracked branch's head would roll out. With the AWS environment it
+ * compares against the deployed state; with --repo it plans that folder against nothing deployed yet.
+ */
+export async function planConfigRollout(repo: string | undefined, out: (text: string) => void): Promise<number> {
+  let ports: RolloutPorts;
+  if (repo) {
+    const unused = async (): Promise<never> => { throw new Error("a plan writes nothing"); };
+    ports = {
+      repository: folderRepository(repo),
+      branch: "working-tree",
+      bundles: { putBundle: unused, putAccepted: unused },
+      deployer: { registerRevision: unused, updateService: unused },
+      state: new MemoryRolloutState(),
+      events: { publish: unused },
+      targets: JSON.parse(process.env.ECS_SERVICES ?? "{}") as RolloutPorts["targets"],
+    };
+  } else {
+    const { rolloutPorts } = await import("../aws/rollout-ports.ts");
+    ports = rolloutPorts();
+  }
+  const outcome = await reconcileRollout(ports, { dryRun: true });
+  switch (outcome.kind) {
+    case "rejected":
+      out(`config-rollout: ${outcome.commit} would be rejected; nothing would roll out:\n`);
+      for (const error of outcome.errors) out(`  ${formatIssue(error)}\n`);
+      return 1;
+    case "accepted":
+      out(`config-rollout plan for ${outcome.commit}\n`);
+      for (const a of outcome.actions) out(`  ${a.service.padEnd(24)} ${a.action.padEnd(13)} ${a.hash}\n`);
+      return 0;
+    default:
+      out(`config-rollout: nothing to do (${outcome.kind} at ${outcome.commit})\n`);
+      return 0;
+  }
 }
