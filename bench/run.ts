@@ -17,7 +17,7 @@ for (const file of benchmarks) {
     process.stdout.write(`\n${benchmark}  (${file})\n`);
     for (const figure of figures) {
       const value = figure.unit === "" ? String(Math.round(figure.value)) : figure.value.toFixed(1);
-      process.stdout.write(`  ${figure.name.padEnd(26)} ${value.padStart(10)} ${figure.unit}\n`);
+      process.stdout.write(`  ${figure.name.padEnd(36)} ${value.padStart(10)} ${figure.unit}\n`);
     }
   }
 }
