@@ -30,7 +30,8 @@ export async function startCharon(options: CharonOptions): Promise<Charon> {
   const socket = join(options.dir, "charon.vici");
   const logFile = join(options.dir, "charon.log");
   const confFile = join(options.dir, "strongswan.conf");
-  const plugins = options.libipsec ? [...PLUGINS, "kernel-libipsec"] : PLUGINS;
+  // kernel-libipsec must come before kernel-netlink so that it, not the kernel, handles the SAs.
+  const plugins = options.libipsec ? PLUGINS.flatMap((p) => (p === "kernel-netlink" ? ["kernel-libipsec", p] : [p])) : PLUGINS;
   await writeFile(
     confFile,
     [
