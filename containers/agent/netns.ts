@@ -33,8 +33,8 @@ export class NetworkNamespace {
   }
 }
 
-/** Connects two namespaces with a veth pair and gives each end an address (CIDR form). */
-export async function link(a: NetworkNamespace, aAddress: string, b: NetworkNamespace, bAddress: string): Promise<void> {
+/** Connects two namespaces with a veth pair and gives each end an address (CIDR form); returns the ends' names. */
+export async function link(a: NetworkNamespace, aAddress: string, b: NetworkNamespace, bAddress: string): Promise<{ a: string; b: string }> {
   const suffix = `${process.pid % 10000}${++counter}`;
   const aName = `va${suffix}`;
   const bName = `vb${suffix}`;
@@ -43,4 +43,5 @@ export async function link(a: NetworkNamespace, aAddress: string, b: NetworkName
   await b.ip(["addr", "add", bAddress, "dev", bName]);
   await a.ip(["link", "set", aName, "up"]);
   await b.ip(["link", "set", bName, "up"]);
+  return { a: aName, b: bName };
 }
