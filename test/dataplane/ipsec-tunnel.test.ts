@@ -89,7 +89,7 @@ it("brings the IKEv2 tunnel up and carries traffic between the protected subnets
     await waitFor("the CHILD_SA to be installed", async () => /INSTALLED/.test(await sas(a, charonA)), 20_000);
   } catch (error) {
     const tail = async (c: Charon) => (await c.log()).split("\n").slice(-40).join("\n");
-    throw new Error(`${String(error)}\n--- charon A ---\n${await tail(charonA)}\n--- charon B ---\n${await tail(charonB)}`);
+    throw new Error(`${String(error)}\n--- charon A ---\n${await tail(charonA)}\n--- charon B ---\n${await tail(charonB)}`, { cause: error });
   }
   expect(await sas(b, charonB)).toMatch(/ESTABLISHED/);
 
