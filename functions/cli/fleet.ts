@@ -31,7 +31,8 @@ Usage:
                                         documents, target groups; config-rollout: each service's action and hash
   fleet invoke <loop> --event <file>    run a loop's Lambda handler in-process with the real SDK clients and the
                                         standard AWS environment (AWS_REGION, credentials, AWS_ENDPOINT_URL…);
-                                        loops: dns-sync, config-rollout, rollout-watch. Samples are in events/
+                                        loops: dns-sync, config-rollout, rollout-watch, instance-heal.
+                                        Sample events are in events/
   fleet schema [--out <file>]           print (or write) the JSON Schema of fleet.yaml for editors
   fleet --help                          this text
 
@@ -118,7 +119,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return usage(io, "plan takes --loop dns-sync or --loop config-rollout");
     }
     case "invoke": {
-      if (!isLoop(repo) || extra.length || !values.event) return usage(io, "invoke takes a loop (dns-sync, config-rollout, rollout-watch) and --event <file>");
+      if (!isLoop(repo) || extra.length || !values.event) return usage(io, "invoke takes a loop (dns-sync, config-rollout, rollout-watch, instance-heal) and --event <file>");
       const result = await invokeLoop(repo, values.event);
       io.out(JSON.stringify(result, null, 2) + "\n");
       return 0;

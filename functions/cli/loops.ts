@@ -19,6 +19,7 @@ export const LOOPS = {
   "dns-sync": "../dns-sync.ts",
   "config-rollout": "../config-rollout.ts",
   "rollout-watch": "../rollout-watch.ts",
+  "instance-heal": "../instance-heal.ts",
 } as const;
 export type LoopName = keyof typeof LOOPS;
 

@@ -1,0 +1,98 @@
+// Persistent ENIs and Elastic IPs through the EC2 API, and lifecycle hooks through Auto Scaling.
+import {
+  AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingInstancesCommand, RecordLifecycleActionHeartbeatCommand,
+} from "@aws-sdk/client-auto-scaling";
+import {
+  AssociateAddressCommand, AttachNetworkInterfaceCommand, DescribeAddressesCommand, DescribeInstancesCommand,
+  DescribeNetworkInterfacesCommand, DetachNetworkInterfaceCommand, EC2Client, ModifyNetworkInterfaceAttributeCommand,
+  waitUntilNetworkInterfaceAvailable, type NetworkInterface,
+} from "@aws-sdk/client-ec2";
+import { SERVICE_TAG, type AutoScalingApi, type Ec2Api, type PersistentEni } from "../heal/ports.ts";
+
+function toEni(ni: NetworkInterface): PersistentEni {
+  return {
+    id: ni.NetworkInterfaceId!,
+    availabilityZone: ni.AvailabilityZone!,
+    sourceDestCheck: ni.SourceDestCheck ?? true,
+    ...(ni.Attachment?.InstanceId && ni.Attachment.Status !== "detached"
+      ? { attachment: { id: ni.Attachment.AttachmentId!, instanceId: ni.Attachment.InstanceId, deviceIndex: ni.Attachment.DeviceIndex ?? 0 } }
+      : {}),
+  };
+}
+
+export function ec2Api(client: EC2Client): Ec2Api {
+  return {
+    async describeInstance(id) {
+      const { Reservations = [] } = await client.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+      const instance = Reservations[0]?.Instances?.[0];
+      if (!instance) return undefined;
+      const service = instance.Tags?.find((t) => t.Key === SERVICE_TAG)?.Value;
+      return { id, availabilityZone: instance.Placement!.AvailabilityZone!, ...(service ? { service } : {}) };
+    },
+    async findEni(service, availabilityZone) {
+      const { NetworkInterfaces = [] } = await client.send(new DescribeNetworkInterfacesCommand({
+        Filters: [{ Name: `tag:${SERVICE_TAG}`, Values: [service] }, { Name: "availability-zone", Values: [availabilityZone] }],
+      }));
+      return NetworkInterfaces[0] ? toEni(NetworkInterfaces[0]) : undefined;
+    },
+    async findEniOf(instanceId) {
+      const { NetworkInterfaces = [] } = await client.send(new DescribeNetworkInterfacesCommand({
+        Filters: [{ Name: "attachment.instance-id", Values: [instanceId] }, { Name: "tag-key", Values: [SERVICE_TAG] }],
+      }));
+      return NetworkInterfaces[0] ? toEni(NetworkInterfaces[0]) : undefined;
+    },
+    async findElasticIp(service) {
+      const { Addresses = [] } = await client.send(new DescribeAddressesCommand({ Filters: [{ Name: `tag:${SERVICE_TAG}`, Values: [service] }] }));
+      const address = Addresses[0];
+      return address?.AllocationId
+        ? { allocationId: address.AllocationId, ...(address.NetworkInterfaceId ? { networkInterfaceId: address.NetworkInterfaceId } : {}) }
+        : undefined;
+    },
+    async detachEni(attachmentId) {
+      await client.send(new DetachNetworkInterfaceCommand({ AttachmentId: attachmentId, Force: true }));
+    },
+    async waitUntilAvailable(eniId, maxWaitSeconds) {
+      await waitUntilNetworkInterfaceAvailable({ client, maxWaitTime: maxWaitSeconds, minDelay: 1, maxDelay: 5 }, { NetworkInterfaceIds: [eniId] });
+    },
+    async attachEni(eniId, instanceId, deviceIndex) {
+      await client.send(new AttachNetworkInterfaceCommand({ NetworkInterfaceId: eniId, InstanceId: instanceId, DeviceIndex: deviceIndex }));
+    },
+    async associateElasticIp(allocationId, eniId) {
+      await client.send(new AssociateAddressCommand({ AllocationId: allocationId, NetworkInterfaceId: eniId, AllowReassociation: true }));
+    },
+    async disableSourceDestCheck(eniId) {
+      await client.send(new ModifyNetworkInterfaceAttributeCommand({ NetworkInterfaceId: eniId, SourceDestCheck: { Value: false } }));
+    },
+  };
+}
+
+export function autoScalingApi(client: AutoScalingClient): AutoScalingApi {
+  return {
+    async lifecycleState(instanceId) {
+      const { AutoScalingInstances = [] } = await client.send(new DescribeAutoScalingInstancesCommand({ InstanceIds: [instanceId] }));
+      return AutoScalingInstances[0]?.LifecycleState;
+    },
+    async heartbeat(hook) {
+      await client.send(new RecordLifecycleActionHeartbeatCommand({
+        AutoScalingGroupName: hook.autoScalingGroupName, LifecycleHookName: hook.lifecycleHookName,
+        LifecycleActionToken: hook.lifecycleActionToken, InstanceId: hook.instanceId,
+      }));
+    },
+    async complete(hook, result) {
+      try {
+        await client.send(new CompleteLifecycleActionCommand({
+          AutoScalingGroupName: hook.autoScalingGroupName, LifecycleHookName: hook.lifecycleHookName,
+          LifecycleActionToken: hook.lifecycleActionToken, InstanceId: hook.instanceId, LifecycleActionResult: result,
+        }));
+      } catch (error) {
+        // Already completed (by an earlier delivery of the same event): that is the state we want.
+        if (!/No active Lifecycle Action found/.test(String((error as Error).message))) throw error;
+      }
+    },
+  };
+}
+
+export function healClients(instrument: <T>(client: T) => T = (c) => c) {
+  const common = { retryMode: "adaptive", maxAttempts: 4 } as const;
+  return { ec2: ec2Api(instrument(new EC2Client(common))), autoScaling: autoScalingApi(instrument(new AutoScalingClient(common))) };
+}

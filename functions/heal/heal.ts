@@ -1,0 +1,105 @@
+// The instance-heal loop. On a launch lifecycle action: give the new instance its service's persistent
+// ENI (detaching it from a dead instance first) and Elastic IP, then let the launch continue. While it
+// retries it keeps the hook alive with heartbeats; when retries run out it abandons the launch with a
+// reason. On a termination: detach the dying instance's persistent ENI early, so the replacement attaches
+// fast. Idempotent: a repeated or late event finds nothing to do. One run per ENI at a time (a lease).
+import type { LeaseStore } from "../dns/ports.ts";
+import { planAttachment, type HealAction } from "./plan.ts";
+import type { AutoScalingApi, Ec2Api, LifecycleHook } from "./ports.ts";
+
+export interface HealPorts {
+  readonly ec2: Ec2Api;
+  readonly autoScaling: AutoScalingApi;
+  readonly leases: LeaseStore;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly now: () => number;
+}
+
+export interface HealPolicy {
+  readonly maxAttempts: number;
+  readonly backoffMs: number;
+  readonly detachWaitSeconds: number;
+}
+
+export const DEFAULT_POLICY: HealPolicy = { maxAttempts: 6, backoffMs: 2_000, detachWaitSeconds: 60 };
+
+export type LaunchOutcome =
+  | { readonly kind: "not-ours"; readonly reason: string }
+  | { readonly kind: "busy"; readonly eniId: string }
+  | { readonly kind: "already-done"; readonly actions: readonly HealAction[] }
+  | { readonly kind: "continued"; readonly actions: readonly HealAction[]; readonly attempts: number; readonly attachedAfterMs: number }
+  | { readonly kind: "abandoned"; readonly reason: string; readonly attempts: number };
+
+const LEASE_MS = 10 * 60_000;
+
+export async function healLaunch(hook: LifecycleHook, eventTime: number, ports: HealPorts, policy: HealPolicy = DEFAULT_POLICY): Promise<LaunchOutcome> {
+  const instance = await ports.ec2.describeInstance(hook.instanceId);
+  if (!instance?.service) return { kind: "not-ours", reason: `instance ${hook.instanceId} has no proxy-fleet:service tag` };
+  const eni = await ports.ec2.findEni(instance.service, instance.availabilityZone);
+  if (!eni) {
+    // Without its ENI the instance cannot serve: better no instance than a wrong one.
+    const reason = `no persistent ENI for ${instance.service} in ${instance.availabilityZone}`;
+    if ((await ports.autoScaling.lifecycleState(hook.instanceId)) === "Pending:Wait") await ports.autoScaling.complete(hook, "ABANDON");
+    return { kind: "abandoned", reason, attempts: 0 };
+  }
+
+  const isDone = async () =>
+    (await ports.autoScaling.lifecycleState(hook.instanceId)) !== "Pending:Wait" &&
+    planAttachment(instance, (await ports.ec2.findEni(instance.service!, instance.availabilityZone)) ?? eni, await ports.ec2.findElasticIp(instance.service!)).length === 0;
+  // A repeated or late event: nothing to change and no hook waiting, so nothing is written at all.
+  if (await isDone()) return { kind: "already-done", actions: [] };
+
+  const holder = `${hook.instanceId}/${hook.lifecycleActionToken}`;
+  if (!(await ports.leases.acquire(`eni#${eni.id}`, holder, ports.now(), LEASE_MS))) return { kind: "busy", eniId: eni.id };
+  try {
+    // Whoever held the lease before may have finished the job meanwhile.
+    if (await isDone()) return { kind: "already-done", actions: [] };
+    const waiting = (await ports.autoScaling.lifecycleState(hook.instanceId)) === "Pending:Wait";
+    let lastError = "";
+    for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
+      try {
+        // Every attempt plans from what EC2 says now: a half-done earlier attempt is simply continued.
+        const fresh = await ports.ec2.findEni(instance.service, instance.availabilityZone);
+        if (!fresh) throw new Error(`persistent ENI ${eni.id} disappeared`);
+        const actions = planAttachment(instance, fresh, await ports.ec2.findElasticIp(instance.service));
+        for (const action of actions) await apply(action, ports.ec2, policy);
+        if (waiting) await ports.autoScaling.complete(hook, "CONTINUE");
+        return { kind: "continued", actions, attempts: attempt, attachedAfterMs: ports.now() - eventTime };
+      } catch (error) {
+        lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        if (attempt === policy.maxAttempts) break;
+        // Keep the instance waiting in Pending:Wait while we retry.
+        if (waiting) await ports.autoScaling.heartbeat(hook).catch(() => undefined);
+        await ports.sleep(policy.backoffMs * 2 ** (attempt - 1));
+      }
+    }
+    const reason = `could not attach ${eni.id} to ${hook.instanceId} after ${policy.maxAttempts} attempts: ${lastError}`;
+    if (waiting) await ports.autoScaling.complete(hook, "ABANDON");
+    return { kind: "abandoned", reason, attempts: policy.maxAttempts };
+  } finally {
+    await ports.leases.release(`eni#${eni.id}`, holder);
+  }
+}
+
+export type TerminationOutcome =
+  | { readonly kind: "not-ours" | "nothing-attached" }
+  | { readonly kind: "detached"; readonly eniId: string };
+
+export async function healTermination(instanceId: string, ports: HealPorts): Promise<TerminationOutcome> {
+  const instance = await ports.ec2.describeInstance(instanceId);
+  if (!instance?.service) return { kind: "not-ours" };
+  const eni = await ports.ec2.findEniOf(instanceId);
+  if (!eni?.attachment) return { kind: "nothing-attached" };
+  await ports.ec2.detachEni(eni.attachment.id);
+  return { kind: "detached", eniId: eni.id };
+}
+
+async function apply(action: HealAction, ec2: Ec2Api, policy: HealPolicy): Promise<void> {
+  switch (action.kind) {
+    case "detach": return ec2.detachEni(action.attachmentId);
+    case "wait-available": return ec2.waitUntilAvailable(action.eniId, policy.detachWaitSeconds);
+    case "attach": return ec2.attachEni(action.eniId, action.instanceId, action.deviceIndex);
+    case "associate-eip": return ec2.associateElasticIp(action.allocationId, action.eniId);
+    case "disable-source-dest-check": return ec2.disableSourceDestCheck(action.eniId);
+  }
+}

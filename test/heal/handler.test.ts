@@ -1,0 +1,153 @@
+// The instance-heal Lambda through the real EC2 and Auto Scaling clients (aws-sdk-client-mock answering
+// from an in-memory EC2), asserting the exact commands sent.
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { Context } from "aws-lambda";
+import { CompleteLifecycleActionCommand, RecordLifecycleActionHeartbeatCommand } from "@aws-sdk/client-auto-scaling";
+import {
+  AssociateAddressCommand, AttachNetworkInterfaceCommand, DescribeNetworkInterfacesCommand, DetachNetworkInterfaceCommand,
+  ModifyNetworkInterfaceAttributeCommand,
+} from "@aws-sdk/client-ec2";
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import "aws-sdk-client-mock-vitest/extend";
+import { FakeAws } from "../support/fake-aws.ts";
+import { FakeEc2, HOOK_WRITES, WRITES } from "../support/fake-ec2.ts";
+
+const EVENTS = resolve(import.meta.dirname, "../../events");
+const NEW = "i-0b1c2d3e4f5a6b7c8";
+const OLD = "i-0a0a0a0a0a0a0a0a0";
+const ENI = "eni-0123456789abcdef0";
+const HOOK = { AutoScalingGroupName: "proxy-fleet-datacenter-vpn", LifecycleHookName: "attach-persistent-eni", LifecycleActionToken: "87654321-4321-4321-4321-210987654321", InstanceId: NEW };
+type Handler = (event: unknown, context: Context) => Promise<Record<string, unknown>>;
+
+let ec2: FakeEc2;
+let aws: FakeAws;
+let handler: Handler;
+const context = { functionName: "instance-heal", awsRequestId: "r", getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
+const launch = async () => JSON.parse(await readFile(`${EVENTS}/ec2-instance-launch-lifecycle-action.json`, "utf8"));
+const terminated = async () => JSON.parse(await readFile(`${EVENTS}/ec2-instance-state-change-terminated.json`, "utf8"));
+
+const writes = () => [
+  ...WRITES.map((c) => ec2.ec2.commandCalls(c as never).length),
+  ...HOOK_WRITES.map((c) => ec2.asg.commandCalls(c as never).length),
+].reduce((a, b) => a + b, 0);
+
+beforeAll(() => {
+  Object.assign(process.env, {
+    STATE_TABLE: "state", AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test",
+    POWERTOOLS_METRICS_DISABLED: "true", POWERTOOLS_LOG_LEVEL: "ERROR", POWERTOOLS_TRACE_ENABLED: "false",
+    HEAL_BACKOFF_MS: "1", HEAL_MAX_ATTEMPTS: "4",
+  });
+});
+
+beforeEach(async () => {
+  vi.resetModules();
+  ec2 = new FakeEc2();
+  aws = new FakeAws();
+  ec2.instances.set(NEW, { az: "us-east-1a", service: "datacenter-vpn", lifecycle: "Pending:Wait" });
+  ec2.instances.set(OLD, { az: "us-east-1a", service: "datacenter-vpn", lifecycle: "Terminating" });
+  ec2.addEni(ENI, "datacenter-vpn", "us-east-1a");
+  ec2.addEni("eni-0fff0000000000000", "datacenter-vpn", "us-east-1b"); // the other AZ's, never touched
+  ec2.addresses.set("eipalloc-0a1b2c3d4e5f60718", { service: "datacenter-vpn" });
+  handler = (await import("../../functions/instance-heal.ts")).handler as unknown as Handler;
+});
+afterEach(() => {
+  ec2.restore();
+  aws.restore();
+});
+
+describe("launch lifecycle action", () => {
+  it("clean launch: attaches the AZ's ENI at device 1, associates the EIP, disables the source/dest check, continues", async () => {
+    expect(await handler(await launch(), context)).toMatchObject({ kind: "continued", attempts: 1 });
+    expect(ec2.ec2).toHaveReceivedCommandWith(DescribeNetworkInterfacesCommand, {
+      Filters: [{ Name: "tag:proxy-fleet:service", Values: ["datacenter-vpn"] }, { Name: "availability-zone", Values: ["us-east-1a"] }],
+    });
+    expect(ec2.ec2).toHaveReceivedCommandWith(AttachNetworkInterfaceCommand, { NetworkInterfaceId: ENI, InstanceId: NEW, DeviceIndex: 1 });
+    expect(ec2.ec2).toHaveReceivedCommandWith(AssociateAddressCommand, { AllocationId: "eipalloc-0a1b2c3d4e5f60718", NetworkInterfaceId: ENI, AllowReassociation: true });
+    expect(ec2.ec2).toHaveReceivedCommandWith(ModifyNetworkInterfaceAttributeCommand, { NetworkInterfaceId: ENI, SourceDestCheck: { Value: false } });
+    expect(ec2.asg).toHaveReceivedCommandWith(CompleteLifecycleActionCommand, { ...HOOK, LifecycleActionResult: "CONTINUE" });
+    expect(ec2.ec2).not.toHaveReceivedCommand(DetachNetworkInterfaceCommand);
+    expect(ec2.enis.get(ENI)!.attachment?.instanceId).toBe(NEW);
+    expect(ec2.enis.get("eni-0fff0000000000000")!.attachment).toBeUndefined();
+  });
+
+  it("ENI still attached to the terminated instance: force-detaches, waits until available, then attaches", async () => {
+    ec2.addEni(ENI, "datacenter-vpn", "us-east-1a", OLD);
+    expect(await handler(await launch(), context)).toMatchObject({ kind: "continued" });
+    expect(ec2.ec2).toHaveReceivedCommandWith(DetachNetworkInterfaceCommand, { AttachmentId: `eni-attach-old-${ENI}`, Force: true });
+    expect(ec2.ec2).toHaveReceivedCommandWith(DescribeNetworkInterfacesCommand, { NetworkInterfaceIds: [ENI] }); // the waiter
+    expect(ec2.ec2).toHaveReceivedCommandWith(AttachNetworkInterfaceCommand, { NetworkInterfaceId: ENI, InstanceId: NEW, DeviceIndex: 1 });
+    expect(ec2.enis.get(ENI)!.attachment?.instanceId).toBe(NEW);
+  }, 30_000);
+
+  it("EIP associated elsewhere: reassociates it with the ENI", async () => {
+    ec2.addresses.set("eipalloc-0a1b2c3d4e5f60718", { service: "datacenter-vpn", eniId: "eni-0somewhereelse0000" });
+    await handler(await launch(), context);
+    expect(ec2.ec2).toHaveReceivedCommandWith(AssociateAddressCommand, { AllocationId: "eipalloc-0a1b2c3d4e5f60718", NetworkInterfaceId: ENI, AllowReassociation: true });
+    expect(ec2.addresses.get("eipalloc-0a1b2c3d4e5f60718")!.eniId).toBe(ENI);
+  });
+
+  it("a repeated event sends no write at all", async () => {
+    await handler(await launch(), context);
+    ec2.ec2.resetHistory();
+    ec2.asg.resetHistory();
+    aws.resetHistory();
+    expect(await handler(await launch(), context)).toEqual({ kind: "already-done", actions: [] });
+    expect(writes()).toBe(0);
+    expect(aws.writes()).toEqual({});
+  });
+
+  it("throttling on attach: retries with heartbeats, then succeeds", async () => {
+    ec2.attachThrottles = 2;
+    expect(await handler(await launch(), context)).toMatchObject({ kind: "continued", attempts: 3 });
+    expect(ec2.ec2).toHaveReceivedCommandTimes(AttachNetworkInterfaceCommand, 3);
+    expect(ec2.asg).toHaveReceivedCommandTimes(RecordLifecycleActionHeartbeatCommand, 2);
+    expect(ec2.asg).toHaveReceivedCommandWith(RecordLifecycleActionHeartbeatCommand, {
+      AutoScalingGroupName: HOOK.AutoScalingGroupName, LifecycleHookName: HOOK.LifecycleHookName, LifecycleActionToken: HOOK.LifecycleActionToken, InstanceId: NEW,
+    });
+    expect(ec2.asg).toHaveReceivedCommandWith(CompleteLifecycleActionCommand, { ...HOOK, LifecycleActionResult: "CONTINUE" });
+  });
+
+  it("retries exhausted: abandons the launch and logs why", async () => {
+    ec2.attachThrottles = Infinity;
+    const lines: string[] = [];
+    const spies = [process.stdout, process.stderr].map((s) => vi.spyOn(s, "write").mockImplementation((c) => (lines.push(String(c)), true)));
+    const outcome = await handler(await launch(), context);
+    spies.forEach((s) => s.mockRestore());
+    expect(outcome).toMatchObject({ kind: "abandoned", attempts: 4 });
+    expect(ec2.ec2).toHaveReceivedCommandTimes(AttachNetworkInterfaceCommand, 4);
+    expect(ec2.asg).toHaveReceivedCommandTimes(RecordLifecycleActionHeartbeatCommand, 3);
+    expect(ec2.asg).toHaveReceivedCommandWith(CompleteLifecycleActionCommand, { ...HOOK, LifecycleActionResult: "ABANDON" });
+    const logged = lines.map((l) => { try { return JSON.parse(l); } catch { return {}; } }).find((l) => l.message === "launch abandoned");
+    expect(logged.reason).toMatch(new RegExp(`could not attach ${ENI} to ${NEW} after 4 attempts: RequestLimitExceeded`));
+    expect([...aws.items.keys()].filter((k) => k.startsWith("lease#"))).toEqual([]); // the lease was released
+  });
+
+  it("two events for the same ENI never interleave: one attaches, the other finds it leased or done", async () => {
+    aws.jitterMs = 5; // the lease calls overlap
+    const outcomes = await Promise.all([handler(await launch(), context), handler(await launch(), context)]);
+    const kinds = outcomes.map((o) => o.kind).sort();
+    expect(kinds.filter((k) => k === "continued")).toHaveLength(1);
+    expect(kinds.filter((k) => k !== "continued").every((k) => k === "busy" || k === "already-done")).toBe(true);
+    expect(ec2.ec2).toHaveReceivedCommandTimes(AttachNetworkInterfaceCommand, 1);
+    expect(ec2.asg).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
+  });
+});
+
+describe("instance state change", () => {
+  it("a terminated proxy instance gives its ENI back at once (force detach), nothing else", async () => {
+    ec2.addEni(ENI, "datacenter-vpn", "us-east-1a", OLD);
+    expect(await handler(await terminated(), context)).toEqual({ kind: "detached", eniId: ENI });
+    expect(ec2.ec2).toHaveReceivedCommandWith(DetachNetworkInterfaceCommand, { AttachmentId: `eni-attach-old-${ENI}`, Force: true });
+    expect(writes()).toBe(1);
+  });
+
+  it("ignores instances that are not proxy-fleet's, and states other than shutting-down/terminated", async () => {
+    ec2.instances.set(OLD, { az: "us-east-1a", lifecycle: "Terminating" });
+    expect(await handler(await terminated(), context)).toEqual({ kind: "not-ours" });
+    const running = await terminated();
+    running.detail.state = "running";
+    expect(await handler(running, context)).toEqual({ kind: "ignored", state: "running" });
+    expect(writes()).toBe(0);
+  });
+});

@@ -1,0 +1,105 @@
+// EC2 and Auto Scaling in memory behind aws-sdk-client-mock: instances, persistent ENIs (detaching takes
+// a moment, as in EC2), Elastic IPs and lifecycle hooks.
+import {
+  AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingInstancesCommand, RecordLifecycleActionHeartbeatCommand,
+} from "@aws-sdk/client-auto-scaling";
+import {
+  AssociateAddressCommand, AttachNetworkInterfaceCommand, DescribeAddressesCommand, DescribeInstancesCommand,
+  DescribeNetworkInterfacesCommand, DetachNetworkInterfaceCommand, EC2Client, ModifyNetworkInterfaceAttributeCommand,
+} from "@aws-sdk/client-ec2";
+import { mockClient } from "aws-sdk-client-mock";
+
+export const WRITES = [AttachNetworkInterfaceCommand, DetachNetworkInterfaceCommand, AssociateAddressCommand, ModifyNetworkInterfaceAttributeCommand];
+export const HOOK_WRITES = [CompleteLifecycleActionCommand, RecordLifecycleActionHeartbeatCommand];
+
+interface Eni { id: string; az: string; service: string; sdc: boolean; attachment?: { id: string; instanceId: string }; detachingPolls: number }
+
+export class FakeEc2 {
+  readonly ec2 = mockClient(EC2Client);
+  readonly asg = mockClient(AutoScalingClient);
+  readonly instances = new Map<string, { az: string; service?: string; lifecycle: string }>();
+  readonly enis = new Map<string, Eni>();
+  readonly addresses = new Map<string, { service: string; eniId?: string }>();
+  /** How many AttachNetworkInterface calls fail with throttling before one succeeds (Infinity: all). */
+  attachThrottles = 0;
+  private counter = 0;
+
+  constructor() {
+    this.ec2.on(DescribeInstancesCommand).callsFake((input) => ({
+      Reservations: input.InstanceIds.flatMap((id: string) => {
+        const i = this.instances.get(id);
+        return i ? [{ Instances: [{ InstanceId: id, Placement: { AvailabilityZone: i.az }, Tags: i.service ? [{ Key: "proxy-fleet:service", Value: i.service }] : [] }] }] : [];
+      }),
+    }));
+    this.ec2.on(DescribeNetworkInterfacesCommand).callsFake((input) => {
+      const filter = (name: string) => input.Filters?.find((f: { Name: string }) => f.Name === name)?.Values?.[0];
+      let list = [...this.enis.values()];
+      if (input.NetworkInterfaceIds) list = list.filter((e) => input.NetworkInterfaceIds.includes(e.id));
+      if (filter("tag:proxy-fleet:service")) list = list.filter((e) => e.service === filter("tag:proxy-fleet:service"));
+      if (filter("availability-zone")) list = list.filter((e) => e.az === filter("availability-zone"));
+      if (filter("attachment.instance-id")) list = list.filter((e) => e.attachment?.instanceId === filter("attachment.instance-id"));
+      return { NetworkInterfaces: list.map((e) => this.describe(e)) };
+    });
+    this.ec2.on(DetachNetworkInterfaceCommand).callsFake((input) => {
+      const eni = [...this.enis.values()].find((e) => e.attachment?.id === input.AttachmentId);
+      if (!eni) throw Object.assign(new Error("attachment not found"), { name: "InvalidAttachmentID.NotFound", $metadata: {} });
+      eni.attachment = undefined;
+      eni.detachingPolls = 2; // "detaching" for two describes, then "available"
+      return {};
+    });
+    this.ec2.on(AttachNetworkInterfaceCommand).callsFake((input) => {
+      if (this.attachThrottles > 0) {
+        this.attachThrottles--;
+        throw Object.assign(new Error("Request limit exceeded."), { name: "RequestLimitExceeded", $fault: "client", $metadata: { httpStatusCode: 503 } });
+      }
+      const eni = this.enis.get(input.NetworkInterfaceId)!;
+      if (eni.attachment || eni.detachingPolls > 0) {
+        throw Object.assign(new Error(`Interface: [${eni.id}] in use.`), { name: "InvalidParameterValue", $metadata: { httpStatusCode: 400 } });
+      }
+      eni.attachment = { id: `eni-attach-${++this.counter}`, instanceId: input.InstanceId };
+      return { AttachmentId: eni.attachment.id };
+    });
+    this.ec2.on(DescribeAddressesCommand).callsFake((input) => ({
+      Addresses: [...this.addresses].filter(([, a]) => a.service === input.Filters[0].Values[0])
+        .map(([allocationId, a]) => ({ AllocationId: allocationId, ...(a.eniId ? { NetworkInterfaceId: a.eniId, AssociationId: "eipassoc-1" } : {}) })),
+    }));
+    this.ec2.on(AssociateAddressCommand).callsFake((input) => {
+      this.addresses.get(input.AllocationId)!.eniId = input.NetworkInterfaceId;
+      return { AssociationId: "eipassoc-2" };
+    });
+    this.ec2.on(ModifyNetworkInterfaceAttributeCommand).callsFake((input) => {
+      this.enis.get(input.NetworkInterfaceId)!.sdc = input.SourceDestCheck.Value;
+      return {};
+    });
+    this.asg.on(DescribeAutoScalingInstancesCommand).callsFake((input) => ({
+      AutoScalingInstances: input.InstanceIds.flatMap((id: string) => {
+        const i = this.instances.get(id);
+        return i ? [{ InstanceId: id, LifecycleState: i.lifecycle }] : [];
+      }),
+    }));
+    this.asg.on(RecordLifecycleActionHeartbeatCommand).resolves({});
+    this.asg.on(CompleteLifecycleActionCommand).callsFake((input) => {
+      const instance = this.instances.get(input.InstanceId)!;
+      if (instance.lifecycle !== "Pending:Wait") throw Object.assign(new Error("No active Lifecycle Action found"), { name: "ValidationError", $metadata: {} });
+      instance.lifecycle = input.LifecycleActionResult === "CONTINUE" ? "InService" : "Terminating";
+      return {};
+    });
+  }
+
+  private describe(e: Eni) {
+    const status = e.attachment ? "in-use" : e.detachingPolls > 0 ? (e.detachingPolls--, "in-use") : "available";
+    return {
+      NetworkInterfaceId: e.id, AvailabilityZone: e.az, SourceDestCheck: e.sdc, Status: status,
+      ...(e.attachment ? { Attachment: { AttachmentId: e.attachment.id, InstanceId: e.attachment.instanceId, DeviceIndex: 1, Status: "attached" } } : {}),
+    };
+  }
+
+  addEni(id: string, service: string, az: string, attachedTo?: string) {
+    this.enis.set(id, { id, az, service, sdc: true, detachingPolls: 0, ...(attachedTo ? { attachment: { id: `eni-attach-old-${id}`, instanceId: attachedTo } } : {}) });
+  }
+
+  restore() {
+    this.ec2.restore();
+    this.asg.restore();
+  }
+}
