@@ -43,9 +43,14 @@ export async function healLaunch(hook: LifecycleHook, eventTime: number, ports: 
     return { kind: "abandoned", reason, attempts: 0 };
   }
 
-  const isDone = async () =>
-    (await ports.autoScaling.lifecycleState(hook.instanceId)) !== "Pending:Wait" &&
-    planAttachment(instance, (await ports.ec2.findEni(instance.service!, instance.availabilityZone)) ?? eni, await ports.ec2.findElasticIp(instance.service!)).length === 0;
+  const isDone = async () => {
+    const [state, current, eip] = await Promise.all([
+      ports.autoScaling.lifecycleState(hook.instanceId),
+      ports.ec2.findEni(instance.service!, instance.availabilityZone),
+      ports.ec2.findElasticIp(instance.service!),
+    ]);
+    return state !== "Pending:Wait" && planAttachment(instance, current ?? eni, eip).length === 0;
+  };
   // A repeated or late event: nothing to change and no hook waiting, so nothing is written at all.
   if (await isDone()) return { kind: "already-done", actions: [] };
 

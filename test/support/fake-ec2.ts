@@ -22,16 +22,19 @@ export class FakeEc2 {
   readonly addresses = new Map<string, { service: string; eniId?: string }>();
   /** How many AttachNetworkInterface calls fail with throttling before one succeeds (Infinity: all). */
   attachThrottles = 0;
+  /** Latency added to every call, as a far-away API would have. */
+  latencyMs = 0;
   private counter = 0;
 
   constructor() {
-    this.ec2.on(DescribeInstancesCommand).callsFake((input) => ({
+    this.ec2.on(DescribeInstancesCommand).callsFake(async (input) => (await this.delay(), {
       Reservations: input.InstanceIds.flatMap((id: string) => {
         const i = this.instances.get(id);
         return i ? [{ Instances: [{ InstanceId: id, Placement: { AvailabilityZone: i.az }, Tags: i.service ? [{ Key: "proxy-fleet:service", Value: i.service }] : [] }] }] : [];
       }),
     }));
-    this.ec2.on(DescribeNetworkInterfacesCommand).callsFake((input) => {
+    this.ec2.on(DescribeNetworkInterfacesCommand).callsFake(async (input) => {
+      await this.delay();
       const filter = (name: string) => input.Filters?.find((f: { Name: string }) => f.Name === name)?.Values?.[0];
       let list = [...this.enis.values()];
       if (input.NetworkInterfaceIds) list = list.filter((e) => input.NetworkInterfaceIds.includes(e.id));
@@ -40,14 +43,16 @@ export class FakeEc2 {
       if (filter("attachment.instance-id")) list = list.filter((e) => e.attachment?.instanceId === filter("attachment.instance-id"));
       return { NetworkInterfaces: list.map((e) => this.describe(e)) };
     });
-    this.ec2.on(DetachNetworkInterfaceCommand).callsFake((input) => {
+    this.ec2.on(DetachNetworkInterfaceCommand).callsFake(async (input) => {
+      await this.delay();
       const eni = [...this.enis.values()].find((e) => e.attachment?.id === input.AttachmentId);
       if (!eni) throw Object.assign(new Error("attachment not found"), { name: "InvalidAttachmentID.NotFound", $metadata: {} });
       eni.attachment = undefined;
       eni.detachingPolls = 2; // "detaching" for two describes, then "available"
       return {};
     });
-    this.ec2.on(AttachNetworkInterfaceCommand).callsFake((input) => {
+    this.ec2.on(AttachNetworkInterfaceCommand).callsFake(async (input) => {
+      await this.delay();
       if (this.attachThrottles > 0) {
         this.attachThrottles--;
         throw Object.assign(new Error("Request limit exceeded."), { name: "RequestLimitExceeded", $fault: "client", $metadata: { httpStatusCode: 503 } });
@@ -59,31 +64,38 @@ export class FakeEc2 {
       eni.attachment = { id: `eni-attach-${++this.counter}`, instanceId: input.InstanceId };
       return { AttachmentId: eni.attachment.id };
     });
-    this.ec2.on(DescribeAddressesCommand).callsFake((input) => ({
+    this.ec2.on(DescribeAddressesCommand).callsFake(async (input) => (await this.delay(), {
       Addresses: [...this.addresses].filter(([, a]) => a.service === input.Filters[0].Values[0])
         .map(([allocationId, a]) => ({ AllocationId: allocationId, ...(a.eniId ? { NetworkInterfaceId: a.eniId, AssociationId: "eipassoc-1" } : {}) })),
     }));
-    this.ec2.on(AssociateAddressCommand).callsFake((input) => {
+    this.ec2.on(AssociateAddressCommand).callsFake(async (input) => {
+      await this.delay();
       this.addresses.get(input.AllocationId)!.eniId = input.NetworkInterfaceId;
       return { AssociationId: "eipassoc-2" };
     });
-    this.ec2.on(ModifyNetworkInterfaceAttributeCommand).callsFake((input) => {
+    this.ec2.on(ModifyNetworkInterfaceAttributeCommand).callsFake(async (input) => {
+      await this.delay();
       this.enis.get(input.NetworkInterfaceId)!.sdc = input.SourceDestCheck.Value;
       return {};
     });
-    this.asg.on(DescribeAutoScalingInstancesCommand).callsFake((input) => ({
+    this.asg.on(DescribeAutoScalingInstancesCommand).callsFake(async (input) => (await this.delay(), {
       AutoScalingInstances: input.InstanceIds.flatMap((id: string) => {
         const i = this.instances.get(id);
         return i ? [{ InstanceId: id, LifecycleState: i.lifecycle }] : [];
       }),
     }));
-    this.asg.on(RecordLifecycleActionHeartbeatCommand).resolves({});
-    this.asg.on(CompleteLifecycleActionCommand).callsFake((input) => {
+    this.asg.on(RecordLifecycleActionHeartbeatCommand).callsFake(async () => (await this.delay(), {}));
+    this.asg.on(CompleteLifecycleActionCommand).callsFake(async (input) => {
+      await this.delay();
       const instance = this.instances.get(input.InstanceId)!;
       if (instance.lifecycle !== "Pending:Wait") throw Object.assign(new Error("No active Lifecycle Action found"), { name: "ValidationError", $metadata: {} });
       instance.lifecycle = input.LifecycleActionResult === "CONTINUE" ? "InService" : "Terminating";
       return {};
     });
+  }
+
+  private delay(): Promise<void> {
+    return this.latencyMs > 0 ? new Promise((resolve) => setTimeout(resolve, this.latencyMs)) : Promise.resolve();
   }
 
   private describe(e: Eni) {
