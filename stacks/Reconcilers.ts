@@ -145,6 +145,51 @@ export function Reconcilers({ stack }: StackContext) {
     { id: "AwsSolutions-SQS3", reason: "This queue is itself the dead-letter queue of the EventBridge targets." },
   ]);
 
+  // Instance heal: persistent ENIs and Elastic IPs follow the proxy instances an ASG launches.
+  const instanceHeal = new Function(stack, "InstanceHeal", {
+    handler: "functions/instance-heal.handler",
+    description: "proxy-fleet instance heal: persistent ENI + Elastic IP onto launching proxy instances",
+    timeout: "5 minutes",
+    environment: { STATE_TABLE: state.tableName, POWERTOOLS_METRICS_NAMESPACE: "ProxyFleet", POWERTOOLS_SERVICE_NAME: "instance-heal" },
+  });
+  state.grantReadWriteData(instanceHeal);
+  instanceHeal.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["ec2:DescribeInstances", "ec2:DescribeNetworkInterfaces", "ec2:DescribeAddresses", "autoscaling:DescribeAutoScalingInstances"],
+    resources: ["*"],
+  }));
+  instanceHeal.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute", "ec2:AssociateAddress"],
+    resources: ["*"],
+  }));
+  instanceHeal.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
+    resources: [Stack.of(stack).formatArn({ service: "autoscaling", resource: "autoScalingGroup", resourceName: "*:autoScalingGroupName/proxy-fleet-*" })],
+  }));
+  const healDeadLetters = new sqs.Queue(stack, "InstanceHealDeadLetters", { enforceSSL: true, retentionPeriod: Duration.days(14) });
+  const healTarget = new targets.LambdaFunction(instanceHeal, { deadLetterQueue: healDeadLetters, retryAttempts: 5, maxEventAge: Duration.minutes(30) });
+  new events.Rule(stack, "InstanceHealOnLaunch", {
+    description: "proxy-fleet: a proxy instance waits in Pending:Wait for its persistent ENI",
+    eventPattern: {
+      source: ["aws.autoscaling"],
+      detailType: ["EC2 Instance-launch Lifecycle Action"],
+      detail: { AutoScalingGroupName: events.Match.prefix("proxy-fleet-") },
+    },
+    targets: [healTarget],
+  });
+  new events.Rule(stack, "InstanceHealOnTermination", {
+    description: "proxy-fleet: give a dying proxy instance's persistent ENI back early",
+    eventPattern: { source: ["aws.ec2"], detailType: ["EC2 Instance State-change Notification"], detail: { state: ["shutting-down", "terminated"] } },
+    targets: [healTarget],
+  });
+  NagSuppressions.addResourceSuppressions(instanceHeal, [
+    { id: "AwsSolutions-L1", reason: "proxy-fleet pins Node.js 22 (nodejs22.x) everywhere." },
+    { id: "AwsSolutions-IAM4", reason: "SST functions log through the AWS managed basic execution role." },
+    { id: "AwsSolutions-IAM5", reason: "EC2 Describe* calls have no resource-level permissions; the ENIs and EIPs are found by tag at run time; X-Ray needs '*'." },
+  ], true);
+  NagSuppressions.addResourceSuppressions(healDeadLetters, [
+    { id: "AwsSolutions-SQS3", reason: "This queue is itself the dead-letter queue of the EventBridge targets." },
+  ]);
+
   NagSuppressions.addResourceSuppressions(dnsSync, [
     { id: "AwsSolutions-L1", reason: "proxy-fleet pins Node.js 22 (nodejs22.x) everywhere: the CLI, the tests and the Lambdas run one runtime." },
     { id: "AwsSolutions-IAM4", reason: "SST functions log through the AWS managed basic execution role." },
@@ -158,5 +203,5 @@ export function Reconcilers({ stack }: StackContext) {
   ]);
   waiveSstInternals(stack);
   stack.addOutputs({ DnsSyncFunction: dnsSync.functionName, ConfigRolloutFunction: configRollout.functionName });
-  return { dnsSync, configRollout, rolloutWatch };
+  return { dnsSync, configRollout, rolloutWatch, instanceHeal };
 }

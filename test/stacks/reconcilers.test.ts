@@ -82,3 +82,18 @@ describe("config rollout", () => {
     expect(policies).toContain('"iam:PassedToService":"ecs-tasks.amazonaws.com"');
   });
 });
+
+describe("instance heal", () => {
+  it("runs on proxy ASGs' launch lifecycle actions and on instances shutting down", () => {
+    template.hasResourceProperties("AWS::Events::Rule", {
+      EventPattern: { source: ["aws.autoscaling"], "detail-type": ["EC2 Instance-launch Lifecycle Action"], detail: { AutoScalingGroupName: [{ prefix: "proxy-fleet-" }] } },
+    });
+    template.hasResourceProperties("AWS::Events::Rule", {
+      EventPattern: { source: ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"], detail: { state: ["shutting-down", "terminated"] } },
+    });
+    const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
+    for (const action of ["ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface", "ec2:AssociateAddress", "autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]) {
+      expect(policies).toContain(action);
+    }
+  });
+});
