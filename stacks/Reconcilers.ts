@@ -1,10 +1,9 @@
 // The reconciler Lambdas and what triggers them. Each loop runs one at a time (reserved concurrency 1):
 // one writer per resource, on top of the conditional writes every loop already makes.
 import { Duration, Stack, aws_events as events, aws_events_targets as targets, aws_iam as iam, aws_sqs as sqs } from "aws-cdk-lib";
-import { NagSuppressions } from "cdk-nag";
 import { Function, use, type StackContext } from "sst/constructs";
 import { ConfigStore } from "./ConfigStore.ts";
-import { waiveSstInternals } from "./nag.ts";
+import { waiveDeadLetterFinding, waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
 
 /** Route 53 API calls reach EventBridge through CloudTrail, and only on the us-east-1 default bus. */
 export const ROUTE53_EVENTS_REGION = "us-east-1";
@@ -132,18 +131,9 @@ export function Reconcilers({ stack }: StackContext) {
   });
 
   for (const fn of [configRollout, rolloutWatch]) {
-    NagSuppressions.addResourceSuppressions(fn, [
-      { id: "AwsSolutions-L1", reason: "proxy-fleet pins Node.js 22 (nodejs22.x) everywhere." },
-      { id: "AwsSolutions-IAM4", reason: "SST functions log through the AWS managed basic execution role." },
-      {
-        id: "AwsSolutions-IAM5",
-        reason: "Task definitions are registered by family at run time (RegisterTaskDefinition has no resource scope); PassRole is limited to ecs-tasks; bucket grants are prefix-scoped; X-Ray needs '*'.",
-      },
-    ], true);
+    waiveFunctionFindings(fn, "Task definitions are registered by family at run time (RegisterTaskDefinition has no resource scope); PassRole is limited to ecs-tasks; bucket grants are prefix-scoped; X-Ray needs '*'.");
   }
-  NagSuppressions.addResourceSuppressions(rolloutDeadLetters, [
-    { id: "AwsSolutions-SQS3", reason: "This queue is itself the dead-letter queue of the EventBridge targets." },
-  ]);
+  waiveDeadLetterFinding(rolloutDeadLetters);
 
   // Instance heal: persistent ENIs and Elastic IPs follow the proxy instances an ASG launches.
   const instanceHeal = new Function(stack, "InstanceHeal", {
@@ -181,26 +171,11 @@ export function Reconcilers({ stack }: StackContext) {
     eventPattern: { source: ["aws.ec2"], detailType: ["EC2 Instance State-change Notification"], detail: { state: ["shutting-down", "terminated"] } },
     targets: [healTarget],
   });
-  NagSuppressions.addResourceSuppressions(instanceHeal, [
-    { id: "AwsSolutions-L1", reason: "proxy-fleet pins Node.js 22 (nodejs22.x) everywhere." },
-    { id: "AwsSolutions-IAM4", reason: "SST functions log through the AWS managed basic execution role." },
-    { id: "AwsSolutions-IAM5", reason: "EC2 Describe* calls have no resource-level permissions; the ENIs and EIPs are found by tag at run time; X-Ray needs '*'." },
-  ], true);
-  NagSuppressions.addResourceSuppressions(healDeadLetters, [
-    { id: "AwsSolutions-SQS3", reason: "This queue is itself the dead-letter queue of the EventBridge targets." },
-  ]);
+  waiveFunctionFindings(instanceHeal, "EC2 Describe* calls have no resource-level permissions; the ENIs and EIPs are found by tag at run time; X-Ray needs '*'.");
+  waiveDeadLetterFinding(healDeadLetters);
 
-  NagSuppressions.addResourceSuppressions(dnsSync, [
-    { id: "AwsSolutions-L1", reason: "proxy-fleet pins Node.js 22 (nodejs22.x) everywhere: the CLI, the tests and the Lambdas run one runtime." },
-    { id: "AwsSolutions-IAM4", reason: "SST functions log through the AWS managed basic execution role." },
-    {
-      id: "AwsSolutions-IAM5",
-      reason: "Target groups are named in fleet.yaml, which changes without a deploy; DescribeTargetHealth has no resource-level permissions; the bucket grants are prefix-scoped; X-Ray needs '*'.",
-    },
-  ], true);
-  NagSuppressions.addResourceSuppressions(deadLetters, [
-    { id: "AwsSolutions-SQS3", reason: "This queue is itself the dead-letter queue of the EventBridge targets." },
-  ]);
+  waiveFunctionFindings(dnsSync, "Target groups are named in fleet.yaml, which changes without a deploy; DescribeTargetHealth has no resource-level permissions; the bucket grants are prefix-scoped; X-Ray needs '*'.");
+  waiveDeadLetterFinding(deadLetters);
   waiveSstInternals(stack);
   stack.addOutputs({ DnsSyncFunction: dnsSync.functionName, ConfigRolloutFunction: configRollout.functionName });
   return { dnsSync, configRollout, rolloutWatch, instanceHeal };

@@ -7,7 +7,7 @@ import type { Context } from "aws-lambda";
 import { DirectoryTree } from "../fleet/tree.ts";
 import { loadFleet } from "../fleet/load.ts";
 import { durationMs } from "../fleet/duration.ts";
-import { MemoryConfig, MemoryDnsState, MemoryDocuments, MemoryLeases, MemoryOwnership, MemoryTargetGroups } from "../dns/memory.ts";
+import { memoryDnsPorts } from "../dns/memory.ts";
 import { LookupSchedule } from "../dns/ports.ts";
 import { createDnsClient } from "../dns/resolve.ts";
 import { syncDns, type SyncPorts, type SyncReport } from "../dns/sync.ts";
@@ -64,16 +64,8 @@ export async function planDnsSync(repo: string | undefined, out: (text: string) 
       return 1;
     }
     const files = await snapshotFiles(repo, loaded.model);
-    ports = {
-      config: new MemoryConfig({ commit: `local:${resolve(repo)}`, files }),
-      dns: (model) => createDnsClient({ servers: model.dns.resolvers, timeoutMs: durationMs(model.dns.timeout) }),
-      state: new MemoryDnsState(),
-      ownership: new MemoryOwnership(),
-      targetGroups: new MemoryTargetGroups(),
-      documents: new MemoryDocuments(),
-      leases: new MemoryLeases(),
-      schedule: new LookupSchedule(),
-    };
+    ports = memoryDnsPorts({ commit: `local:${resolve(repo)}`, files }, () =>
+      createDnsClient({ servers: loaded.model.dns.resolvers, timeoutMs: durationMs(loaded.model.dns.timeout) }));
   } else {
     const { dnsSyncPorts } = await import("../aws/dns-sync-ports.ts");
     ports = dnsSyncPorts(new LookupSchedule());

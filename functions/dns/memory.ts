@@ -1,6 +1,9 @@
 // In-memory ports for the DNS loop: the local mode runs on them, and tests use them to check the loop's
 // logic apart from AWS. They keep the same contracts as the AWS adapters (versions, conditional saves).
 import type { TargetRef } from "../plan/target-groups.ts";
+import { LookupSchedule } from "./ports.ts";
+import type { DnsClient } from "./resolve.ts";
+import type { SyncPorts } from "./sync.ts";
 import { targetKey } from "../plan/target-groups.ts";
 import type {
   AcceptedConfigSource, AcceptedSnapshot, DnsStateStore, DocumentStore, LeaseStore, OwnershipStore, TargetGroupApi, Versioned,
@@ -93,4 +96,18 @@ export class MemoryLeases implements LeaseStore {
   async release(resource: string, holder: string) {
     if (this.leases.get(resource)?.holder === holder) this.leases.delete(resource);
   }
+}
+
+/** A whole DNS loop in memory around one snapshot and one DNS client: the local mode and the tests. */
+export function memoryDnsPorts(snapshot: AcceptedSnapshot, dns: () => DnsClient) {
+  return {
+    config: new MemoryConfig(snapshot),
+    dns,
+    state: new MemoryDnsState(),
+    ownership: new MemoryOwnership(),
+    targetGroups: new MemoryTargetGroups(),
+    documents: new MemoryDocuments(),
+    leases: new MemoryLeases(),
+    schedule: new LookupSchedule(),
+  } satisfies SyncPorts;
 }

@@ -6,8 +6,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { NetworkNamespace, link } from "../../containers/agent/netns.ts";
 import { run, startDaemon, waitFor, type Daemon } from "../../containers/agent/process.ts";
 import { StrongswanAgent } from "../../containers/agent/strongswan.ts";
-import { MemoryConfig, MemoryDnsState, MemoryDocuments, MemoryLeases, MemoryOwnership, MemoryTargetGroups } from "../../functions/dns/memory.ts";
-import { LookupSchedule } from "../../functions/dns/ports.ts";
+import { memoryDnsPorts } from "../../functions/dns/memory.ts";
 import { createDnsClient } from "../../functions/dns/resolve.ts";
 import { syncDns } from "../../functions/dns/sync.ts";
 import { renderBundle } from "../../functions/render/bundle.ts";
@@ -84,12 +83,7 @@ const probe = async (address: string, port: number) =>
 it("forwards a port by DNAT with masquerade, drops what no rule allows, and follows the name's DNS answer", async () => {
   const files = { "fleet.yaml": fleetYaml() };
   const model = await loadOrThrow(files);
-  const ports = {
-    config: new MemoryConfig({ commit: "c1", files }),
-    dns: () => createDnsClient({ servers: [dns.address], timeoutMs: 500, tries: 1 }),
-    state: new MemoryDnsState(), ownership: new MemoryOwnership(), targetGroups: new MemoryTargetGroups(),
-    documents: new MemoryDocuments(), leases: new MemoryLeases(), schedule: new LookupSchedule(),
-  };
+  const ports = memoryDnsPorts({ commit: "c1", files }, () => createDnsClient({ servers: [dns.address], timeoutMs: 500, tries: 1 }));
   const documentTargets = () => (JSON.parse(ports.documents.documents.get("fwd")!.body) as { targets: Record<string, string[]> }).targets;
 
   dns.set("app.internal.test", { addresses: ["10.97.2.2"], ttl: 30 });

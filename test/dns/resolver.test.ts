@@ -2,8 +2,7 @@
 // every case (TTL expiry, >8 records, truncation, timeout, SERVFAIL, NXDOMAIN flaps, empty answers,
 // a shrink beyond the guard), through the real resolver and the real loop, on in-memory stores.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { MemoryConfig, MemoryDnsState, MemoryDocuments, MemoryLeases, MemoryOwnership, MemoryTargetGroups } from "../../functions/dns/memory.ts";
-import { LookupSchedule } from "../../functions/dns/ports.ts";
+import { memoryDnsPorts } from "../../functions/dns/memory.ts";
 import { createDnsClient } from "../../functions/dns/resolve.ts";
 import { syncDns, type SyncReport, type SyncRequest } from "../../functions/dns/sync.ts";
 import { durationMs } from "../../functions/fleet/duration.ts";
@@ -30,16 +29,8 @@ let ports: ReturnType<typeof memoryPorts>;
 let now: number;
 
 function memoryPorts() {
-  return {
-    config: new MemoryConfig({ commit: "c1", files: { "fleet.yaml": fleetYaml(server.address) } }),
-    dns: () => createDnsClient({ servers: [server.address], timeoutMs: durationMs("300ms"), tries: 1 }),
-    state: new MemoryDnsState(),
-    ownership: new MemoryOwnership(),
-    targetGroups: new MemoryTargetGroups(),
-    documents: new MemoryDocuments(),
-    leases: new MemoryLeases(),
-    schedule: new LookupSchedule(),
-  };
+  return memoryDnsPorts({ commit: "c1", files: { "fleet.yaml": fleetYaml(server.address) } },
+    () => createDnsClient({ servers: [server.address], timeoutMs: durationMs("300ms"), tries: 1 }));
 }
 
 beforeEach(() => {
