@@ -206,3 +206,22 @@ describe("robustness", () => {
     }
   });
 });
+
+describe("metrics", () => {
+  it("emits the loop's figures as CloudWatch EMF", async () => {
+    process.env.POWERTOOLS_METRICS_DISABLED = "false";
+    vi.resetModules();
+    const fresh = (await import("../../functions/dns-sync.ts")).handler as unknown as typeof handler;
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, "write").mockImplementation((c) => (lines.push(String(c)), true));
+    try {
+      await fresh(await scheduled(), context);
+    } finally {
+      spy.mockRestore();
+      process.env.POWERTOOLS_METRICS_DISABLED = "true";
+    }
+    const emf = lines.map((l) => { try { return JSON.parse(l); } catch { return undefined; } }).find((l) => l?._aws?.CloudWatchMetrics);
+    expect(emf._aws.CloudWatchMetrics[0].Namespace).toBe("ProxyFleet");
+    expect(emf).toMatchObject({ NamesResolved: 1, LookupFailures: 0, TargetsRegistered: 3, TargetsDeregistered: 0, RemovalsHeld: 0, Drift: 4 });
+  });
+});
