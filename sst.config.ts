@@ -5,6 +5,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import type { SSTConfig } from "sst";
 import { ConfigStore } from "./stacks/ConfigStore.ts";
 import { Reconcilers } from "./stacks/Reconcilers.ts";
+import { StrongswanSites } from "./stacks/StrongswanSites.ts";
 
 export default {
   config() {
@@ -13,6 +14,6 @@ export default {
   stacks(app) {
     app.setDefaultFunctionProps({ runtime: "nodejs22.x", architecture: "arm_64", tracing: "active" });
     Aspects.of(app).add(new AwsSolutionsChecks());
-    app.stack(ConfigStore).stack(Reconcilers);
+    app.stack(ConfigStore).stack(Reconcilers).stack(StrongswanSites);
   },
 } satisfies SSTConfig;
