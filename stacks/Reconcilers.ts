@@ -3,6 +3,8 @@
 import { Duration, Stack, aws_events as events, aws_events_targets as targets, aws_iam as iam, aws_sqs as sqs } from "aws-cdk-lib";
 import { Function, use, type StackContext } from "sst/constructs";
 import { ConfigStore } from "./ConfigStore.ts";
+import { ProxyServices } from "./ProxyServices.ts";
+import { StrongswanSites } from "./StrongswanSites.ts";
 import { waiveDeadLetterFinding, waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
 
 /** Route 53 API calls reach EventBridge through CloudTrail, and only on the us-east-1 default bus. */
@@ -67,7 +69,7 @@ export function Reconcilers({ stack }: StackContext) {
     CONFIG_BRANCH: trackedBranch,
     CONFIG_BUCKET: bundles.bucketName,
     STATE_TABLE: state.tableName,
-    ECS_SERVICES: process.env.PROXY_FLEET_ECS_SERVICES ?? "{}",
+    ECS_SERVICES: stack.toJsonString({ ...use(ProxyServices).ecsServices, ...use(StrongswanSites).ecsServices }),
     EVENT_BUS_NAME: "default",
     POWERTOOLS_METRICS_NAMESPACE: "ProxyFleet",
   };

@@ -11,7 +11,9 @@ import { use } from "sst/constructs";
 import { parse } from "yaml";
 import { Fleet, type StrongswanConfig } from "../functions/fleet/schema.ts";
 import { SERVICE_TAG } from "../functions/heal/ports.ts";
+import type { EcsTarget } from "../functions/rollout/ports.ts";
 import { ConfigStore } from "./ConfigStore.ts";
+import { Network } from "./Network.ts";
 import { waiveSstInternals } from "./nag.ts";
 
 export const LIFECYCLE_HOOK = "attach-persistent-eni";
@@ -24,14 +26,9 @@ export function strongswanServices(configDir = process.env.PROXY_FLEET_CONFIG_DI
 
 export function StrongswanSites({ stack }: StackContext) {
   const { bundles } = use(ConfigStore);
-  const flowLogs = new logs.LogGroup(stack, "FlowLogs", { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY });
-  const vpc = new ec2.Vpc(stack, "Vpc", {
-    maxAzs: 2,
-    natGateways: 0,
-    subnetConfiguration: [{ name: "public", subnetType: ec2.SubnetType.PUBLIC }],
-    flowLogs: { all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs) } },
-  });
-  const cluster = new ecs.Cluster(stack, "Cluster", { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+  const { vpc } = use(Network);
+  const cluster = new ecs.Cluster(stack, "Cluster", { vpc, clusterName: `proxy-fleet-${stack.stage}-strongswan`, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+  const ecsServices: Record<string, EcsTarget> = {};
 
   const groups: Record<string, autoscaling.AutoScalingGroup> = {};
   for (const [name, service] of strongswanServices()) {
@@ -128,6 +125,7 @@ export function StrongswanSites({ stack }: StackContext) {
       circuitBreaker: { enable: true, rollback: true },
     });
     groups[name] = group;
+    ecsServices[name] = { cluster: cluster.clusterName, service: name, container: "proxy" };
   }
 
   NagSuppressions.addStackSuppressions(stack, [
@@ -139,5 +137,5 @@ export function StrongswanSites({ stack }: StackContext) {
     { id: "AwsSolutions-L1", reason: "CDK's capacity-provider draining hook Lambda pins its runtime." },
   ]);
   waiveSstInternals(stack);
-  return { vpc, cluster, groups };
+  return { cluster, groups, ecsServices };
 }

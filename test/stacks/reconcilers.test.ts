@@ -6,7 +6,10 @@ import { App, getStack } from "sst/constructs";
 import { initProject } from "sst/project.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ConfigStore } from "../../stacks/ConfigStore.ts";
+import { Network } from "../../stacks/Network.ts";
+import { ProxyServices } from "../../stacks/ProxyServices.ts";
 import { Reconcilers } from "../../stacks/Reconcilers.ts";
+import { StrongswanSites } from "../../stacks/StrongswanSites.ts";
 
 let template: Template;
 let stack: ReturnType<typeof getStack>;
@@ -15,7 +18,9 @@ beforeAll(async () => {
   await initProject({ stage: "test" });
   const app = new App({ mode: "deploy", stage: "test", name: "proxy-fleet", region: "us-east-1" });
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
-  app.stack(ConfigStore).stack(Reconcilers);
+  app.stack(ConfigStore).stack(Network);
+  await app.stack(ProxyServices);
+  app.stack(StrongswanSites).stack(Reconcilers);
   stack = getStack(Reconcilers);
   template = Template.fromStack(stack);
 }, 120_000);
@@ -94,6 +99,15 @@ describe("instance heal", () => {
     const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
     for (const action of ["ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface", "ec2:AssociateAddress", "autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]) {
       expect(policies).toContain(action);
+    }
+  });
+});
+
+describe("wiring", () => {
+  it("tells the rollout loop which ECS service runs each fleet service", () => {
+    const functions = JSON.stringify(template.findResources("AWS::Lambda::Function", { Properties: { Description: Match.stringLikeRegexp("config rollout") } }));
+    for (const service of ["onprem-router", "lattice-ingress", "egress", "datacenter-vpn", "partner-forward"]) {
+      expect(functions).toContain(`\\"${service}\\":{\\"cluster\\":\\"`);
     }
   });
 });

@@ -6,6 +6,7 @@ import { App, getStack } from "sst/constructs";
 import { initProject } from "sst/project.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ConfigStore } from "../../stacks/ConfigStore.ts";
+import { Network } from "../../stacks/Network.ts";
 import { LIFECYCLE_HOOK, StrongswanSites } from "../../stacks/StrongswanSites.ts";
 
 let template: Template;
@@ -15,7 +16,7 @@ beforeAll(async () => {
   await initProject({ stage: "test" });
   const app = new App({ mode: "deploy", stage: "test", name: "proxy-fleet", region: "us-east-1" });
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
-  app.stack(ConfigStore).stack(StrongswanSites);
+  app.stack(ConfigStore).stack(Network).stack(StrongswanSites);
   stack = getStack(StrongswanSites);
   template = Template.fromStack(stack);
 }, 120_000);

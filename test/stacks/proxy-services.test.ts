@@ -1,0 +1,73 @@
+// The proxy services stack for the example config, synthesized and checked with cdk-nag.
+import { Aspects } from "aws-cdk-lib";
+import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { App, getStack } from "sst/constructs";
+import { initProject } from "sst/project.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ConfigStore } from "../../stacks/ConfigStore.ts";
+import { Network } from "../../stacks/Network.ts";
+import { ProxyServices } from "../../stacks/ProxyServices.ts";
+import { loadExample } from "../support/fixtures.ts";
+import { renderFleet } from "../../functions/render/bundle.ts";
+
+let template: Template;
+let stack: ReturnType<typeof getStack>;
+
+beforeAll(async () => {
+  await initProject({ stage: "test" });
+  const app = new App({ mode: "deploy", stage: "test", name: "proxy-fleet", region: "us-east-1" });
+  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+  app.stack(ConfigStore).stack(Network);
+  await app.stack(ProxyServices);
+  stack = getStack(ProxyServices);
+  template = Template.fromStack(stack);
+}, 180_000);
+
+describe("ProxyServices (examples/: onprem-router, lattice-ingress, egress)", () => {
+  it("runs one Fargate service per proxy service, rolling with the circuit breaker, never replaced", () => {
+    template.resourceCountIs("AWS::ECS::Service", 3);
+    template.hasResourceProperties("AWS::ECS::Service", {
+      ServiceName: "egress",
+      LaunchType: "FARGATE",
+      DesiredCount: 2,
+      DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true }, MinimumHealthyPercent: 100, MaximumPercent: 200 }),
+    });
+  });
+
+  it("pins the bundle rendered at deploy time, and ships it", async () => {
+    const egress = renderFleet(await loadExample()).bundles.find((b) => b.service === "egress")!;
+    template.hasResourceProperties("AWS::ECS::TaskDefinition", {
+      ContainerDefinitions: [Match.objectLike({
+        Environment: Match.arrayWith([
+          { Name: "PROXY_FLEET_BUNDLE_KEY", Value: `bundles/egress/${egress.hash.replace(":", "-")}.json` },
+          { Name: "PROXY_FLEET_BUNDLE_HASH", Value: egress.hash },
+        ]),
+      })],
+    });
+    template.resourceCountIs("Custom::CDKBucketDeployment", 1);
+  });
+
+  it("puts an internal NLB listener in front of every port, health-checked on the agent, PROXY v2 for NGINX", () => {
+    template.resourceCountIs("AWS::ElasticLoadBalancingV2::LoadBalancer", 3);
+    for (const port of [5432, 636, 3270, 443, 80, 3128]) {
+      template.hasResourceProperties("AWS::ElasticLoadBalancingV2::Listener", { Port: port, Protocol: "TCP" });
+    }
+    template.hasResourceProperties("AWS::ElasticLoadBalancingV2::TargetGroup", {
+      Port: 443, HealthCheckPath: "/healthz", HealthCheckPort: "8081", HealthCheckProtocol: "HTTP",
+      TargetGroupAttributes: Match.arrayWith([{ Key: "proxy_protocol_v2.enabled", Value: "true" }]),
+    });
+  });
+
+  it("offers Squid to other VPCs through PrivateLink, accepting connections by hand", () => {
+    template.hasResourceProperties("AWS::EC2::VPCEndpointService", { AcceptanceRequired: true });
+  });
+
+  it("passes cdk-nag's AwsSolutions pack with no unexplained findings", () => {
+    const findings = [
+      ...Annotations.fromStack(stack).findError("*", Match.stringLikeRegexp("AwsSolutions-.*")),
+      ...Annotations.fromStack(stack).findWarning("*", Match.stringLikeRegexp("AwsSolutions-.*")),
+    ];
+    expect(findings.map((e) => `${e.id}: ${String(e.entry.data).slice(0, 120)}`)).toEqual([]);
+  });
+});
