@@ -1,23 +1,15 @@
 // The config store stack, synthesized as `sst deploy` would, then checked with CDK assertions and cdk-nag.
-import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
-import { Aspects } from "aws-cdk-lib";
-import { AwsSolutionsChecks } from "cdk-nag";
-import { App, getStack } from "sst/constructs";
-import { initProject } from "sst/project.js";
+import { Match, type Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
+import { synth } from "../support/synth.ts";
 import { ConfigStore } from "../../stacks/ConfigStore.ts";
 
 let template: Template;
-let stack: ReturnType<typeof getStack>;
+let nagFindings: () => string[];
 
 beforeAll(async () => {
-  await initProject({ stage: "test" });
-  const app = new App({ mode: "deploy", stage: "test", name: "proxy-fleet", region: "us-east-1" });
-  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
-  app.stack(ConfigStore);
-  stack = getStack(ConfigStore);
-  template = Template.fromStack(stack);
-});
+  ({ template, nagFindings } = await synth([ConfigStore]));
+}, 180_000);
 
 describe("ConfigStore", () => {
   it("keeps bundles in a private, encrypted, versioned bucket that refuses plain HTTP", () => {
@@ -43,9 +35,6 @@ describe("ConfigStore", () => {
   });
 
   it("passes cdk-nag's AwsSolutions pack with no errors or warnings", () => {
-    const errors = Annotations.fromStack(stack).findError("*", Match.stringLikeRegexp("AwsSolutions-.*"));
-    const warnings = Annotations.fromStack(stack).findWarning("*", Match.stringLikeRegexp("AwsSolutions-.*"));
-    expect(errors.map((e) => `${e.id}: ${String(e.entry.data)}`)).toEqual([]);
-    expect(warnings.map((e) => `${e.id}: ${String(e.entry.data)}`)).toEqual([]);
+    expect(nagFindings()).toEqual([]);
   });
 });

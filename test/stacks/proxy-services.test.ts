@@ -1,10 +1,7 @@
 // The proxy services stack for the example config, synthesized and checked with cdk-nag.
-import { Aspects } from "aws-cdk-lib";
-import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
-import { AwsSolutionsChecks } from "cdk-nag";
-import { App, getStack } from "sst/constructs";
-import { initProject } from "sst/project.js";
+import { Match, type Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
+import { synth } from "../support/synth.ts";
 import { ConfigStore } from "../../stacks/ConfigStore.ts";
 import { Network } from "../../stacks/Network.ts";
 import { ProxyServices } from "../../stacks/ProxyServices.ts";
@@ -12,16 +9,10 @@ import { loadExample } from "../support/fixtures.ts";
 import { renderFleet } from "../../functions/render/bundle.ts";
 
 let template: Template;
-let stack: ReturnType<typeof getStack>;
+let nagFindings: () => string[];
 
 beforeAll(async () => {
-  await initProject({ stage: "test" });
-  const app = new App({ mode: "deploy", stage: "test", name: "proxy-fleet", region: "us-east-1" });
-  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
-  app.stack(ConfigStore).stack(Network);
-  await app.stack(ProxyServices);
-  stack = getStack(ProxyServices);
-  template = Template.fromStack(stack);
+  ({ template, nagFindings } = await synth([ConfigStore, Network, ProxyServices]));
 }, 180_000);
 
 describe("ProxyServices (examples/: onprem-router, lattice-ingress, egress)", () => {
@@ -64,10 +55,6 @@ describe("ProxyServices (examples/: onprem-router, lattice-ingress, egress)", ()
   });
 
   it("passes cdk-nag's AwsSolutions pack with no unexplained findings", () => {
-    const findings = [
-      ...Annotations.fromStack(stack).findError("*", Match.stringLikeRegexp("AwsSolutions-.*")),
-      ...Annotations.fromStack(stack).findWarning("*", Match.stringLikeRegexp("AwsSolutions-.*")),
-    ];
-    expect(findings.map((e) => `${e.id}: ${String(e.entry.data).slice(0, 120)}`)).toEqual([]);
+    expect(nagFindings()).toEqual([]);
   });
 });

@@ -1,10 +1,7 @@
 // The reconcilers stack, synthesized as `sst deploy` would, checked with CDK assertions and cdk-nag.
-import { Aspects } from "aws-cdk-lib";
-import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
-import { AwsSolutionsChecks } from "cdk-nag";
-import { App, getStack } from "sst/constructs";
-import { initProject } from "sst/project.js";
+import { Match, type Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
+import { synth } from "../support/synth.ts";
 import { ConfigStore } from "../../stacks/ConfigStore.ts";
 import { Network } from "../../stacks/Network.ts";
 import { ProxyServices } from "../../stacks/ProxyServices.ts";
@@ -12,18 +9,11 @@ import { Reconcilers } from "../../stacks/Reconcilers.ts";
 import { StrongswanSites } from "../../stacks/StrongswanSites.ts";
 
 let template: Template;
-let stack: ReturnType<typeof getStack>;
+let nagFindings: () => string[];
 
 beforeAll(async () => {
-  await initProject({ stage: "test" });
-  const app = new App({ mode: "deploy", stage: "test", name: "proxy-fleet", region: "us-east-1" });
-  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
-  app.stack(ConfigStore).stack(Network);
-  await app.stack(ProxyServices);
-  app.stack(StrongswanSites).stack(Reconcilers);
-  stack = getStack(Reconcilers);
-  template = Template.fromStack(stack);
-}, 120_000);
+  ({ template, nagFindings } = await synth([ConfigStore, Network, ProxyServices, StrongswanSites, Reconcilers]));
+}, 180_000);
 
 describe("Reconcilers", () => {
   it("runs the DNS sync handler on Node.js 22, one at a time", () => {
@@ -54,11 +44,7 @@ describe("Reconcilers", () => {
   });
 
   it("passes cdk-nag's AwsSolutions pack with no unexplained findings", () => {
-    const findings = [
-      ...Annotations.fromStack(stack).findError("*", Match.stringLikeRegexp("AwsSolutions-.*")),
-      ...Annotations.fromStack(stack).findWarning("*", Match.stringLikeRegexp("AwsSolutions-.*")),
-    ];
-    expect(findings.map((e) => `${e.id}: ${String(e.entry.data).slice(0, 160)}`)).toEqual([]);
+    expect(nagFindings()).toEqual([]);
   });
 });
 
