@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `fleet` command: validate and render a config repository.
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -10,7 +10,7 @@ import { Fleet } from "../fleet/schema.ts";
 import { DirectoryTree } from "../fleet/tree.ts";
 import { canonicalJson, renderFleet } from "../render/bundle.ts";
 import { contextWith } from "../render/context.ts";
-import { renderAndCheckLocally } from "./local.ts";
+import { parseHosts, renderAndCheckLocally, startLocalFleet } from "./local.ts";
 import { invokeLoop, isLoop, planConfigRollout, planDnsSync } from "./loops.ts";
 
 export const HELP = `fleet — proxy-fleet's command line
@@ -24,6 +24,10 @@ Usage:
   fleet local <repo> [--work <dir>]    render every service for this machine into <dir> (default .fleet/local)
                                         and check each file with its daemon (haproxy, nginx, squid, swanctl,
                                         iptables-restore; the last two in a throwaway network namespace, as root)
+        [--run]                         then run the HAProxy, NGINX and Squid services on 127.0.0.1 through the
+                                        in-task agent until Ctrl-C (strongSwan services are only checked)
+        [--port-offset <n>]             added to every listen port when running (default 10000)
+        [--hosts <file>]                YAML { name: [addresses] } standing in for DNS when running
   fleet plan --loop <loop> [--repo <repo>]
                                         what a run would change, writing nothing: against the deployed state
                                         (the loop's Lambda environment and AWS credentials), or, with --repo, a
@@ -62,6 +66,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       loop: { type: "string" },
       repo: { type: "string" },
       event: { type: "string" },
+      run: { type: "boolean" },
+      "port-offset": { type: "string" },
+      hosts: { type: "string" },
     },
   });
   const [command, repo, ...extra] = positionals;
@@ -110,7 +117,19 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
           }
         }
       }, repo);
-      return code || (failures > 0 ? 1 : 0);
+      if (code || failures > 0 || !values.run || !loaded.ok) return code || (failures > 0 ? 1 : 0);
+      const hosts = values.hosts ? parseHosts(await readFile(values.hosts, "utf8"), values.hosts) : {};
+      const fleet = await startLocalFleet(loaded.model, values.work ?? ".fleet/local", {
+        portOffset: Number(values["port-offset"] ?? 10000), hosts,
+      });
+      for (const s of fleet) io.out(`running ${s.service} (${s.kind}) on 127.0.0.1:${s.ports.join(",")} — ${s.agent.health().ok ? "healthy" : "not healthy"}\n`);
+      io.out("local fleet running; Ctrl-C stops it\n");
+      await new Promise<void>((resolveStop) => {
+        process.once("SIGINT", resolveStop);
+        process.once("SIGTERM", resolveStop);
+      });
+      await Promise.all(fleet.map((s) => s.agent.stop()));
+      return 0;
     }
     case "plan": {
       if (repo) return usage(io, "plan takes --loop <loop> [--repo <repo>]");

@@ -1,12 +1,16 @@
 // `fleet local <repo>`: validate, render every service for this machine (loopback, a local folder) and
 // run each daemon's own check on what was rendered. IPsec and firewall checks run in a throwaway network
 // namespace, so the host's rules are never touched.
-import { mkdir, writeFile } from "node:fs/promises";
+import { chown, mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { startCharon } from "../../containers/agent/charon.ts";
 import { checkHaproxy, checkIptables, checkNginx, checkSquid, loadSwanctl, type CheckResult } from "../../containers/agent/checks.ts";
+import { Agent } from "../../containers/agent/agent.ts";
 import { NetworkNamespace } from "../../containers/agent/netns.ts";
+import { run } from "../../containers/agent/process.ts";
+import { parse as parseYaml } from "yaml";
 import type { FleetModel, ServiceModel } from "../fleet/load.ts";
+import { isDnsName, isIpAddress, normalizeDnsName } from "../fleet/net.ts";
 import { renderBundle } from "../render/bundle.ts";
 import { contextWith } from "../render/context.ts";
 import { SECRETS_DIR, renderSwanctlSecrets } from "../render/strongswan.ts";
@@ -60,4 +64,88 @@ export async function renderAndCheckLocally(model: FleetModel, workDir: string):
   } finally {
     await netns?.destroy();
   }
+}
+
+export interface LocalFleetOptions {
+  /** Added to every listen port, so the fleet never collides with the machine's own services. */
+  readonly portOffset: number;
+  /** Name → addresses, standing in for DNS (no lookup leaves the machine). */
+  readonly hosts: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface RunningService {
+  readonly service: string;
+  readonly kind: ServiceModel["kind"];
+  readonly ports: readonly number[];
+  readonly agent: Agent;
+}
+
+/** The model with every listen port moved by `offset`. */
+export function shiftPorts(service: ServiceModel, offset: number): ServiceModel {
+  switch (service.kind) {
+    case "haproxy": return { ...service, listeners: service.listeners.map((l) => ({ ...l, port: l.port + offset })) };
+    case "nginx": return {
+      ...service,
+      tls: service.tls.map((l) => ({ ...l, port: l.port + offset })),
+      http: service.http.map((l) => ({ ...l, port: l.port + offset })),
+    };
+    case "squid": return { ...service, port: service.port + offset };
+    case "strongswan": return service;
+  }
+}
+
+/**
+ * Runs the fleet's HAProxy, NGINX and Squid services on loopback through the same agent the containers run,
+ * with targets from `hosts`. strongSwan services need a host of their own; locally they are only checked.
+ */
+export async function startLocalFleet(model: FleetModel, workDir: string, options: LocalFleetOptions): Promise<RunningService[]> {
+  const running: RunningService[] = [];
+  try {
+    for (const original of model.services) {
+      if (original.kind === "strongswan") continue;
+      const service = shiftPorts(original, options.portOffset);
+      const dir = join(resolve(workDir), "run", service.name);
+      await mkdir(join(dir, "run"), { recursive: true });
+      if (service.kind === "squid" && process.getuid?.() === 0) await chownToProxy(join(dir, "run"));
+      const bundle = renderBundle(service);
+      const agent = await Agent.start({ fetch: async () => bundle }, {
+        bundleDir: join(dir, "bundle"), runDir: join(dir, "run"), logDir: join(dir, "run"), listenAddress: "127.0.0.1",
+        targets: options.hosts,
+      });
+      running.push({ service: service.name, kind: service.kind, ports: listenPortsOf(service), agent });
+    }
+    return running;
+  } catch (error) {
+    await Promise.all(running.map((r) => r.agent.stop()));
+    throw error;
+  }
+}
+
+function listenPortsOf(service: ServiceModel): number[] {
+  switch (service.kind) {
+    case "haproxy": return service.listeners.map((l) => l.port);
+    case "nginx": return [...service.tls, ...service.http].map((l) => l.port);
+    case "squid": return [service.port];
+    case "strongswan": return [];
+  }
+}
+
+async function chownToProxy(dir: string): Promise<void> {
+  const id = await run("id", ["-u", "proxy"]);
+  if (id.code === 0) await chown(dir, Number(id.stdout.trim()), Number(id.stdout.trim()));
+}
+
+/** A hosts file: `name: [addresses]`, validated, so a typo fails here and not as a silent maintenance server. */
+export function parseHosts(text: string, file: string): Record<string, string[]> {
+  const parsed = parseYaml(text) as unknown;
+  if (!parsed || typeof parsed !== "object") throw new Error(`${file}: expected a mapping of names to address lists`);
+  const hosts: Record<string, string[]> = {};
+  for (const [name, addresses] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!isDnsName(name)) throw new Error(`${file}: "${name}" is not a valid DNS name`);
+    if (!Array.isArray(addresses) || !addresses.every((a) => typeof a === "string" && isIpAddress(a))) {
+      throw new Error(`${file}: ${name} must list IP addresses`);
+    }
+    hosts[normalizeDnsName(name)] = addresses as string[];
+  }
+  return hosts;
 }
