@@ -51,6 +51,11 @@ export function Reconcilers({ stack }: StackContext) {
     schedule: events.Schedule.rate(Duration.minutes(1)),
     targets: [target],
   });
+  new events.Rule(stack, "DnsSyncAfterRollout", {
+    description: "proxy-fleet: look up the names a newly accepted config brings",
+    eventPattern: { source: ["proxy-fleet"], detailType: ["Config Accepted"] },
+    targets: [target],
+  });
   if (stack.region === ROUTE53_EVENTS_REGION) {
     new events.Rule(stack, "DnsSyncOnRoute53Change", {
       description: "proxy-fleet: look up the names under a changed Route 53 record at once",

@@ -23,11 +23,19 @@ export const Route53ChangeEvent = EventBridgeSchema.extend({
   }),
 });
 
-export const DnsSyncEvent = z.discriminatedUnion("detail-type", [ScheduledEvent, Route53ChangeEvent]);
+/** proxy-fleet's own "Config Accepted" (the rollout loop): new names are looked up at once. */
+export const ConfigAcceptedEvent = EventBridgeSchema.extend({
+  "detail-type": z.literal("Config Accepted"),
+  source: z.literal("proxy-fleet"),
+  detail: z.object({ commit: z.string().min(1) }),
+});
+
+export const DnsSyncEvent = z.discriminatedUnion("detail-type", [ScheduledEvent, Route53ChangeEvent, ConfigAcceptedEvent]);
 export type DnsSyncEvent = z.infer<typeof DnsSyncEvent>;
 
 export function requestFor(event: DnsSyncEvent): SyncRequest {
-  if (event["detail-type"] === "Scheduled Event") return { scope: "due" };
+  // A schedule tick or a new config: whatever is due, which includes every name not looked up yet.
+  if (event["detail-type"] !== "AWS API Call via CloudTrail") return { scope: "due" };
   const changes = (event as z.infer<typeof Route53ChangeEvent>).detail.requestParameters.changeBatch.changes;
   return { scope: "names", names: [...new Set(changes.map((c) => c.resourceRecordSet.name))] };
 }

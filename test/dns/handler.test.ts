@@ -97,6 +97,14 @@ describe("events", () => {
     expect(unrelated).toMatchObject({ looked: 0, registered: [] });
   });
 
+  it("takes the rollout loop's Config Accepted event and looks up the names the new config brings", async () => {
+    await handler(await scheduled(), context);
+    server.set("new.corp.test", { addresses: ["10.50.0.30"] });
+    accept(fleet(["db1.corp.test", "10.50.0.20", "new.corp.test"]));
+    const event = JSON.parse(await readFile(`${EVENTS}/proxy-fleet-config-accepted.json`, "utf8"));
+    expect(await handler(event, context)).toMatchObject({ looked: 1, registered: ["onprem-db 10.50.0.30:5432"] });
+  });
+
   it("rejects a malformed event with a clear log line and makes no call at all", async () => {
     const errors: string[] = [];
     const capture = (chunk: unknown) => void errors.push(String(chunk));

@@ -36,6 +36,10 @@ describe("Reconcilers", () => {
     });
   });
 
+  it("also runs right after a config is accepted", () => {
+    template.hasResourceProperties("AWS::Events::Rule", { EventPattern: { source: ["proxy-fleet"], "detail-type": ["Config Accepted"] } });
+  });
+
   it("may register and deregister targets, and read the target health", () => {
     const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
     for (const action of ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:DescribeTargetHealth", "events:PutEvents"]) {
