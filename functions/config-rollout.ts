@@ -1,45 +1,37 @@
 // Lambda: the config rollout loop. Triggered by CodeCommit pushes to the config repository; reconciles
 // the fleet to the tracked branch's head: validate, render, store bundles, roll out changed services.
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import { parser } from "@aws-lambda-powertools/parser/middleware";
-import middy from "@middy/core";
 import { rolloutPorts, rolloutSettings } from "./aws/rollout-ports.ts";
-import { eventProblems, powertools } from "./lambda.ts";
+import { eventHandler, powertools } from "./lambda.ts";
 import { CodeCommitStateChange, ignoredBecause } from "./rollout/events.ts";
 import { reconcileRollout } from "./rollout/run.ts";
 
-const { logger, metrics, middlewares, instrument } = powertools("config-rollout");
+const tools = powertools("config-rollout");
+const { logger, metrics, instrument } = tools;
 
-export const handler = middy()
-  .use(middlewares)
-  .use(parser({ schema: CodeCommitStateChange, safeParse: true }))
-  .handler(async (parsed) => {
-    if (!parsed.success) {
-      logger.error("rejected a malformed event; nothing was changed", { problems: eventProblems(parsed.error) });
-      return { rejected: true };
-    }
-    const { repository, branch } = rolloutSettings();
-    const ignored = ignoredBecause(parsed.data, repository, branch);
-    if (ignored) {
-      logger.info("event ignored", { reason: ignored });
-      return { ignored };
-    }
-    const outcome = await reconcileRollout(rolloutPorts(instrument));
-    switch (outcome.kind) {
-      case "rejected":
-        metrics.addMetric("CommitsRejected", MetricUnit.Count, 1);
-        logger.warn("commit rejected", { commit: outcome.commit, errors: outcome.errors.length });
-        break;
-      case "accepted":
-        metrics.addMetric("CommitsAccepted", MetricUnit.Count, 1);
-        metrics.addMetric("ServicesRolledOut", MetricUnit.Count, outcome.deployments.length);
-        logger.info("commit accepted", { commit: outcome.commit, deployments: outcome.deployments.map((d) => d.service) });
-        break;
-      default:
-        logger.info("nothing to roll out", { outcome: outcome.kind, commit: outcome.commit });
-    }
-    return summarize(outcome);
-  });
+export const handler = eventHandler(tools, CodeCommitStateChange, async (event) => {
+  const { repository, branch } = rolloutSettings();
+  const ignored = ignoredBecause(event, repository, branch);
+  if (ignored) {
+    logger.info("event ignored", { reason: ignored });
+    return { ignored };
+  }
+  const outcome = await reconcileRollout(rolloutPorts(instrument));
+  switch (outcome.kind) {
+    case "rejected":
+      metrics.addMetric("CommitsRejected", MetricUnit.Count, 1);
+      logger.warn("commit rejected", { commit: outcome.commit, errors: outcome.errors.length });
+      break;
+    case "accepted":
+      metrics.addMetric("CommitsAccepted", MetricUnit.Count, 1);
+      metrics.addMetric("ServicesRolledOut", MetricUnit.Count, outcome.deployments.length);
+      logger.info("commit accepted", { commit: outcome.commit, deployments: outcome.deployments.map((d) => d.service) });
+      break;
+    default:
+      logger.info("nothing to roll out", { outcome: outcome.kind, commit: outcome.commit });
+  }
+  return summarize(outcome);
+});
 
 export function summarize(outcome: Awaited<ReturnType<typeof reconcileRollout>>) {
   switch (outcome.kind) {

@@ -1,35 +1,26 @@
 // Lambda: the DNS sync loop. Triggered by an EventBridge schedule and by Route 53 record changes.
 // Parse the event → one sync run → metrics and a log line. A malformed event changes nothing.
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import { parser } from "@aws-lambda-powertools/parser/middleware";
-import middy from "@middy/core";
 import { dnsSyncPorts } from "./aws/dns-sync-ports.ts";
 import { DnsSyncEvent, requestFor } from "./dns/events.ts";
 import { LookupSchedule } from "./dns/ports.ts";
 import { syncDns, type SyncReport } from "./dns/sync.ts";
-import { eventProblems, powertools } from "./lambda.ts";
+import { eventHandler, powertools } from "./lambda.ts";
 
-const { logger, metrics, middlewares, instrument } = powertools("dns-sync");
+const tools = powertools("dns-sync");
+const { logger, metrics, instrument } = tools;
 // Survives warm invocations, so TTLs are honoured between scheduled runs.
 const schedule = new LookupSchedule();
 
-export const handler = middy()
-  .use(middlewares)
-  .use(parser({ schema: DnsSyncEvent, safeParse: true }))
-  .handler(async (parsed) => {
-    if (!parsed.success) {
-      logger.error("rejected a malformed event; nothing was looked up or changed", { problems: eventProblems(parsed.error) });
-      metrics.addMetric("MalformedEvents", MetricUnit.Count, 1);
-      return { rejected: true };
-    }
-    const ports = dnsSyncPorts(schedule, instrument);
-    const report = await syncDns(requestFor(parsed.data), ports, { now: Date.now() });
-    await ports.publishHeld(report);
-    recordMetrics(report);
-    const summary = summarize(report);
-    logger.info("dns sync finished", { ...summary });
-    return summary;
-  });
+export const handler = eventHandler(tools, DnsSyncEvent, async (event) => {
+  const ports = dnsSyncPorts(schedule, instrument);
+  const report = await syncDns(requestFor(event), ports, { now: Date.now() });
+  await ports.publishHeld(report);
+  recordMetrics(report);
+  const summary = summarize(report);
+  logger.info("dns sync finished", { ...summary });
+  return summary;
+});
 
 export function summarize(report: SyncReport) {
   return {

@@ -6,7 +6,10 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
-import type { MiddlewareObj } from "@middy/core";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import { parser } from "@aws-lambda-powertools/parser/middleware";
+import middy, { type MiddlewareObj } from "@middy/core";
+import type { z } from "zod";
 
 export function powertools(serviceName: string) {
   const logger = new Logger({ serviceName });
@@ -22,4 +25,25 @@ export function eventProblems(error: Error): string[] {
   const cause = error.cause as Issue[] | { issues?: Issue[] } | undefined;
   const issues = Array.isArray(cause) ? cause : cause?.issues;
   return issues?.map((issue) => `${issue.path.map(String).join(".") || "(event)"}: ${issue.message}`) ?? [error.message];
+}
+
+export type Powertools = ReturnType<typeof powertools>;
+
+/**
+ * A handler: Powertools middleware, the event parsed against its AWS-documented shape, and `run` called with
+ * it. A malformed event is logged field by field, counted, and answered without touching anything.
+ */
+export function eventHandler<S extends z.ZodType, R>(tools: Powertools, schema: S, run: (event: z.output<S>) => Promise<R>) {
+  return middy()
+    .use(tools.middlewares)
+    .use(parser({ schema, safeParse: true }))
+    .handler(async (result) => {
+      const parsed = result as { success: true; data: z.output<S> } | { success: false; error: Error };
+      if (!parsed.success) {
+        tools.logger.error("rejected a malformed event; nothing was changed", { problems: eventProblems(parsed.error) });
+        tools.metrics.addMetric("MalformedEvents", MetricUnit.Count, 1);
+        return { rejected: true as const };
+      }
+      return run(parsed.data);
+    });
 }

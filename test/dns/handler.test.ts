@@ -116,7 +116,7 @@ describe("events", () => {
     expect(result).toEqual({ rejected: true });
     expect(aws.totalCalls()).toBe(0);
     const line = JSON.parse(errors.find((e) => e.includes("rejected a malformed event"))!);
-    expect(line).toMatchObject({ level: "ERROR", message: "rejected a malformed event; nothing was looked up or changed" });
+    expect(line).toMatchObject({ level: "ERROR", message: "rejected a malformed event; nothing was changed" });
     expect(line.problems.join("\n")).toContain("changeBatch");
   });
 });
