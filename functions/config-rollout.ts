@@ -2,12 +2,13 @@
 // the fleet to the tracked branch's head: validate, render, store bundles, roll out changed services.
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { rolloutPorts, rolloutSettings } from "./aws/rollout-ports.ts";
-import { eventHandler, powertools } from "./lambda.ts";
+import { eventHandler, once, powertools } from "./lambda.ts";
 import { CodeCommitStateChange, ignoredBecause } from "./rollout/events.ts";
 import { reconcileRollout } from "./rollout/run.ts";
 
 const tools = powertools("config-rollout");
 const { logger, metrics, instrument } = tools;
+const ports = once(() => rolloutPorts(instrument));
 
 export const handler = eventHandler(tools, CodeCommitStateChange, async (event) => {
   const { repository, branch } = rolloutSettings();
@@ -16,7 +17,7 @@ export const handler = eventHandler(tools, CodeCommitStateChange, async (event) 
     logger.info("event ignored", { reason: ignored });
     return { ignored };
   }
-  const outcome = await reconcileRollout(rolloutPorts(instrument));
+  const outcome = await reconcileRollout(ports());
   switch (outcome.kind) {
     case "rejected":
       metrics.addMetric("CommitsRejected", MetricUnit.Count, 1);

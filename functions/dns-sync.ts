@@ -5,17 +5,17 @@ import { dnsSyncPorts } from "./aws/dns-sync-ports.ts";
 import { DnsSyncEvent, requestFor } from "./dns/events.ts";
 import { LookupSchedule } from "./dns/ports.ts";
 import { syncDns, type SyncReport } from "./dns/sync.ts";
-import { eventHandler, powertools } from "./lambda.ts";
+import { eventHandler, once, powertools } from "./lambda.ts";
 
 const tools = powertools("dns-sync");
 const { logger, metrics, instrument } = tools;
 // Survives warm invocations, so TTLs are honoured between scheduled runs.
 const schedule = new LookupSchedule();
+const ports = once(() => dnsSyncPorts(schedule, instrument));
 
 export const handler = eventHandler(tools, DnsSyncEvent, async (event) => {
-  const ports = dnsSyncPorts(schedule, instrument);
-  const report = await syncDns(requestFor(event), ports, { now: Date.now() });
-  await ports.publishHeld(report);
+  const report = await syncDns(requestFor(event), ports(), { now: Date.now() });
+  await ports().publishHeld(report);
   recordMetrics(report);
   const summary = summarize(report);
   logger.info("dns sync finished", { ...summary });

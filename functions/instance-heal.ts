@@ -6,19 +6,17 @@ import { requireEnv, createClients } from "./aws/clients.ts";
 import { leaseStore } from "./aws/state-table.ts";
 import { HealEvent } from "./heal/events.ts";
 import { DEFAULT_POLICY, healLaunch, healTermination, type HealPolicy, type HealPorts } from "./heal/heal.ts";
-import { eventHandler, powertools } from "./lambda.ts";
+import { eventHandler, once, powertools } from "./lambda.ts";
 
 const tools = powertools("instance-heal");
 const { logger, metrics, instrument } = tools;
 
-function ports(): HealPorts {
-  return {
-    ...healClients(instrument),
-    leases: leaseStore(instrument(createClients().dynamo), requireEnv("STATE_TABLE")),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    now: () => Date.now(),
-  };
-}
+const ports = once((): HealPorts => ({
+  ...healClients(instrument),
+  leases: leaseStore(instrument(createClients().dynamo), requireEnv("STATE_TABLE")),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  now: () => Date.now(),
+}));
 
 /** HEAL_MAX_ATTEMPTS and HEAL_BACKOFF_MS tune the retries; the lifecycle hook's heartbeat timeout bounds them anyway. */
 function policy(): HealPolicy {

@@ -30,6 +30,15 @@ export function eventProblems(error: Error): string[] {
 export type Powertools = ReturnType<typeof powertools>;
 
 /**
+ * Builds a value on first use and keeps it for the execution environment's life: SDK clients (and the
+ * tracer's instrumentation of them) are made once per cold start, not once per invocation.
+ */
+export function once<T>(make: () => T): () => T {
+  let value: { made: T } | undefined;
+  return () => (value ??= { made: make() }).made;
+}
+
+/**
  * A handler: Powertools middleware, the event parsed against its AWS-documented shape, and `run` called with
  * it. A malformed event is logged field by field, counted, and answered without touching anything.
  */
