@@ -17,7 +17,9 @@ export default {
     app.setDefaultFunctionProps({ runtime: "nodejs22.x", architecture: "arm_64", tracing: "active" });
     Aspects.of(app).add(new AwsSolutionsChecks());
     app.stack(ConfigStore).stack(Network);
-    await app.stack(ProxyServices); // async: it renders the config repository's bundles
-    app.stack(StrongswanSites).stack(Reconcilers);
+    // The proxy stacks are async: they load the config repository (stacks/deployed.ts).
+    await app.stack(ProxyServices);
+    await app.stack(StrongswanSites);
+    app.stack(Reconcilers);
   },
 } satisfies SSTConfig;

@@ -10,36 +10,22 @@ import {
 import { NagSuppressions } from "cdk-nag";
 import { use, type StackContext } from "sst/constructs";
 import { bundleKey } from "../functions/aws/config-bucket.ts";
-import { formatIssue } from "../functions/fleet/issues.ts";
-import { loadFleet, type ServiceModel } from "../functions/fleet/load.ts";
-import { DirectoryTree } from "../functions/fleet/tree.ts";
+import { listenPorts } from "../functions/fleet/listeners.ts";
 import { renderFleet } from "../functions/render/bundle.ts";
 import type { EcsTarget } from "../functions/rollout/ports.ts";
 import { ConfigStore } from "./ConfigStore.ts";
+import { constructId, deployedFleet, proxyImage } from "./deployed.ts";
 import { Network, VPC_CIDR } from "./Network.ts";
 import { waiveSstInternals } from "./nag.ts";
 
 export const HEALTH_PORT = 8081;
-const IMAGE_EXCLUDES = ["node_modules", ".sst", ".fleet", "cdk.out", ".git", "test", "bench", "docs"];
-
-export function listenPorts(service: ServiceModel): number[] {
-  switch (service.kind) {
-    case "haproxy": return service.listeners.map((l) => l.port);
-    case "nginx": return [...service.tls, ...service.http].map((l) => l.port);
-    case "squid": return [service.port];
-    case "strongswan": return [];
-  }
-}
 
 export async function ProxyServices({ stack }: StackContext) {
   const { bundles } = use(ConfigStore);
   const { vpc } = use(Network);
-  const configDir = process.env.PROXY_FLEET_CONFIG_DIR ?? "examples";
-  const loaded = await loadFleet(new DirectoryTree(configDir));
-  if (!loaded.ok) throw new Error(`${configDir} is not a valid config repository:\n${loaded.errors.map(formatIssue).join("\n")}`);
-
-  const services = loaded.model.services.filter((s) => s.kind !== "strongswan");
-  const rendered = renderFleet(loaded.model).bundles.filter((b) => services.some((s) => s.name === b.service));
+  const model = await deployedFleet();
+  const services = model.services.filter((s) => s.kind !== "strongswan");
+  const rendered = renderFleet(model).bundles.filter((b) => services.some((s) => s.name === b.service));
   const initialBundles = new s3deploy.BucketDeployment(stack, "InitialBundles", {
     destinationBucket: bundles,
     sources: rendered.map((b) => s3deploy.Source.jsonData(bundleKey(b.service, b.hash), b)),
@@ -55,7 +41,7 @@ export async function ProxyServices({ stack }: StackContext) {
 
   const ecsServices: Record<string, EcsTarget> = {};
   for (const service of services) {
-    const id = service.name.replace(/(^|-)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+    const id = constructId(service.name);
     const bundle = rendered.find((b) => b.service === service.name)!;
     const ports = listenPorts(service);
 
@@ -63,7 +49,7 @@ export async function ProxyServices({ stack }: StackContext) {
     bundles.grantRead(task.taskRole, "bundles/*");
     bundles.grantRead(task.taskRole, `runtime/${service.name}/*`);
     task.addContainer("proxy", {
-      image: ecs.ContainerImage.fromAsset(".", { file: `containers/${service.kind}/Dockerfile`, exclude: IMAGE_EXCLUDES }),
+      image: proxyImage(service.kind),
       environment: {
         CONFIG_BUCKET: bundles.bucketName,
         PROXY_FLEET_SERVICE: service.name,

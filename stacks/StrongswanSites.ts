@@ -2,37 +2,31 @@
 // time from an Auto Scaling group, with a persistent ENI per availability zone and an Elastic IP that outlive
 // any instance. The launch lifecycle hook is part of the group's creation, so even the very first instance
 // waits in Pending:Wait until the instance-heal loop has attached its ENI.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { Duration, RemovalPolicy, Tags, aws_autoscaling as autoscaling, aws_ec2 as ec2, aws_ecs as ecs, aws_iam as iam, aws_logs as logs } from "aws-cdk-lib";
 import { NagSuppressions } from "cdk-nag";
 import type { StackContext } from "sst/constructs";
 import { use } from "sst/constructs";
-import { parse } from "yaml";
-import { Fleet, type StrongswanConfig } from "../functions/fleet/schema.ts";
+import type { ServiceModelOf } from "../functions/fleet/load.ts";
 import { SERVICE_TAG } from "../functions/heal/ports.ts";
 import type { EcsTarget } from "../functions/rollout/ports.ts";
 import { ConfigStore } from "./ConfigStore.ts";
+import { constructId, deployedFleet, proxyImage } from "./deployed.ts";
 import { Network } from "./Network.ts";
 import { waiveSstInternals } from "./nag.ts";
 
 export const LIFECYCLE_HOOK = "attach-persistent-eni";
 
-/** The strongSwan services of the config repository named by PROXY_FLEET_CONFIG_DIR (default: examples/). */
-export function strongswanServices(configDir = process.env.PROXY_FLEET_CONFIG_DIR ?? "examples"): Array<[string, StrongswanConfig]> {
-  const fleet = Fleet.parse(parse(readFileSync(join(configDir, "fleet.yaml"), "utf8")));
-  return Object.entries(fleet.services).filter((entry): entry is [string, StrongswanConfig] => entry[1].kind === "strongswan");
-}
-
-export function StrongswanSites({ stack }: StackContext) {
+export async function StrongswanSites({ stack }: StackContext) {
   const { bundles } = use(ConfigStore);
   const { vpc } = use(Network);
   const cluster = new ecs.Cluster(stack, "Cluster", { vpc, clusterName: `proxy-fleet-${stack.stage}-strongswan`, containerInsightsV2: ecs.ContainerInsights.ENABLED });
   const ecsServices: Record<string, EcsTarget> = {};
 
   const groups: Record<string, autoscaling.AutoScalingGroup> = {};
-  for (const [name, service] of strongswanServices()) {
-    const id = name.replace(/(^|-)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+  const services = (await deployedFleet()).services.filter((s): s is ServiceModelOf<"strongswan"> => s.kind === "strongswan");
+  for (const service of services) {
+    const name = service.name;
+    const id = constructId(name);
     const securityGroup = new ec2.SecurityGroup(stack, `${id}Peers`, { vpc, description: `proxy-fleet ${name}: IPsec peers and forwarded ports` });
     if (!service.noIpsec) {
       for (const connection of service.connections) {
@@ -104,10 +98,7 @@ export function StrongswanSites({ stack }: StackContext) {
       conditions: { StringEquals: { "aws:ResourceTag/proxy-fleet:service": name } },
     }));
     const container = task.addContainer("proxy", {
-      image: ecs.ContainerImage.fromAsset(".", {
-        file: "containers/strongswan/Dockerfile",
-        exclude: ["node_modules", ".sst", ".fleet", "cdk.out", ".git", "test", "bench", "docs"],
-      }),
+      image: proxyImage("strongswan"),
       memoryReservationMiB: 256,
       linuxParameters: new ecs.LinuxParameters(stack, `${id}Linux`, {}),
       environment: { CONFIG_BUCKET: bundles.bucketName, PROXY_FLEET_SERVICE: name },

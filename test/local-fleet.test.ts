@@ -2,7 +2,8 @@
 // with stand-in DNS answers.
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseHosts, shiftPorts, startLocalFleet, type RunningService } from "../functions/cli/local.ts";
+import { parseHosts, startLocalFleet, type RunningService } from "../functions/cli/local.ts";
+import { shiftPorts } from "../functions/fleet/listeners.ts";
 import { exchange, freePort, namedHttpServer, namedTcpServer, waitForPort, type Upstream } from "./support/net.ts";
 import { loadOrThrow } from "./support/fixtures.ts";
 import { tempDir } from "./support/tmp.ts";

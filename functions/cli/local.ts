@@ -10,6 +10,7 @@ import { NetworkNamespace } from "../../containers/agent/netns.ts";
 import { run } from "../../containers/agent/process.ts";
 import { parse as parseYaml } from "yaml";
 import type { FleetModel, ServiceModel } from "../fleet/load.ts";
+import { listenPorts, shiftPorts } from "../fleet/listeners.ts";
 import { isDnsName, isIpAddress, normalizeDnsName } from "../fleet/net.ts";
 import { renderBundle } from "../render/bundle.ts";
 import { contextWith } from "../render/context.ts";
@@ -80,20 +81,6 @@ export interface RunningService {
   readonly agent: Agent;
 }
 
-/** The model with every listen port moved by `offset`. */
-export function shiftPorts(service: ServiceModel, offset: number): ServiceModel {
-  switch (service.kind) {
-    case "haproxy": return { ...service, listeners: service.listeners.map((l) => ({ ...l, port: l.port + offset })) };
-    case "nginx": return {
-      ...service,
-      tls: service.tls.map((l) => ({ ...l, port: l.port + offset })),
-      http: service.http.map((l) => ({ ...l, port: l.port + offset })),
-    };
-    case "squid": return { ...service, port: service.port + offset };
-    case "strongswan": return service;
-  }
-}
-
 /**
  * Runs the fleet's HAProxy, NGINX and Squid services on loopback through the same agent the containers run,
  * with targets from `hosts`. strongSwan services need a host of their own; locally they are only checked.
@@ -112,21 +99,12 @@ export async function startLocalFleet(model: FleetModel, workDir: string, option
         bundleDir: join(dir, "bundle"), runDir: join(dir, "run"), logDir: join(dir, "run"), listenAddress: "127.0.0.1",
         targets: options.hosts,
       });
-      running.push({ service: service.name, kind: service.kind, ports: listenPortsOf(service), agent });
+      running.push({ service: service.name, kind: service.kind, ports: listenPorts(service), agent });
     }
     return running;
   } catch (error) {
     await Promise.all(running.map((r) => r.agent.stop()));
     throw error;
-  }
-}
-
-function listenPortsOf(service: ServiceModel): number[] {
-  switch (service.kind) {
-    case "haproxy": return service.listeners.map((l) => l.port);
-    case "nginx": return [...service.tls, ...service.http].map((l) => l.port);
-    case "squid": return [service.port];
-    case "strongswan": return [];
   }
 }
 
