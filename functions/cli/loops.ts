@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Context } from "aws-lambda";
-import { DirectoryTree } from "../fleet/tree.ts";
+import { DirectoryTree, recordingTree } from "../fleet/tree.ts";
 import { loadFleet } from "../fleet/load.ts";
 import { durationMs } from "../fleet/duration.ts";
 import { memoryDnsPorts } from "../dns/memory.ts";
@@ -58,13 +58,13 @@ export async function invokeLoop(loop: LoopName, eventFile: string): Promise<unk
 export async function planDnsSync(repo: string | undefined, out: (text: string) => void): Promise<number> {
   let ports: SyncPorts;
   if (repo) {
-    const loaded = await loadFleet(new DirectoryTree(repo));
+    const tree = recordingTree(new DirectoryTree(repo));
+    const loaded = await loadFleet(tree);
     if (!loaded.ok) {
       for (const error of loaded.errors) out(formatIssue(error) + "\n");
       return 1;
     }
-    const files = await snapshotFiles(repo, loaded.model);
-    ports = memoryDnsPorts({ commit: `local:${resolve(repo)}`, files }, () =>
+    ports = memoryDnsPorts({ commit: `local:${resolve(repo)}`, files: tree.readFiles() }, () =>
       createDnsClient({ servers: loaded.model.dns.resolvers, timeoutMs: durationMs(loaded.model.dns.timeout) }));
   } else {
     const { dnsSyncPorts } = await import("../aws/dns-sync-ports.ts");
@@ -73,12 +73,6 @@ export async function planDnsSync(repo: string | undefined, out: (text: string) 
   const report = await syncDns({ scope: "due" }, ports, { now: Date.now(), dryRun: true });
   out(formatDnsPlan(report));
   return 0;
-}
-
-async function snapshotFiles(repo: string, model: Awaited<ReturnType<typeof loadFleet>> extends infer R ? R extends { ok: true; model: infer M } ? M : never : never) {
-  const tree = new DirectoryTree(repo);
-  const paths = ["fleet.yaml", ...model.services.flatMap((s) => (s.kind === "squid" ? [s.allowlist] : []))];
-  return Object.fromEntries(await Promise.all(paths.map(async (p) => [p, (await tree.read(p)) ?? ""] as const)));
 }
 
 export function formatDnsPlan(report: SyncReport): string {

@@ -43,3 +43,16 @@ export class MemoryTree implements ConfigTree {
     return isSafeRelativePath(path) ? this.files.get(path) : undefined;
   }
 }
+
+/** A tree that remembers what was read: exactly the files a config uses, for an accepted snapshot. */
+export function recordingTree(tree: ConfigTree): ConfigTree & { readFiles(): Record<string, string> } {
+  const read = new Map<string, string>();
+  return {
+    async read(path) {
+      const content = await tree.read(path);
+      if (content !== undefined) read.set(path, content);
+      return content;
+    },
+    readFiles: () => Object.fromEntries([...read].sort(([a], [b]) => (a < b ? -1 : 1))),
+  };
+}

@@ -3,7 +3,7 @@
 // roll back to an older commit, and a head already processed changes nothing.
 import { formatIssue, type ConfigIssue } from "../fleet/issues.ts";
 import { loadFleet } from "../fleet/load.ts";
-import type { ConfigTree } from "../fleet/tree.ts";
+import { recordingTree } from "../fleet/tree.ts";
 import { renderFleet, type Bundle } from "../render/bundle.ts";
 import { planRollout, relevantPaths, type ServiceAction } from "./plan.ts";
 import type { BundleStore, Deployer, EcsTarget, Publisher, Repository, RolloutState, RolloutStateStore } from "./ports.ts";
@@ -140,17 +140,4 @@ function acceptedComment(head: string, actions: readonly ServiceAction[], deploy
     }
   };
   return [`**proxy-fleet accepted ${head.slice(0, 12)}**`, "", ...actions.map((a) => `- ${a.service}: ${describe(a)}`)].join("\n");
-}
-
-/** A tree that remembers what was read, so the accepted snapshot holds exactly the files the config uses. */
-function recordingTree(tree: ConfigTree): ConfigTree & { readFiles(): Record<string, string> } {
-  const read = new Map<string, string>();
-  return {
-    async read(path) {
-      const content = await tree.read(path);
-      if (content !== undefined) read.set(path, content);
-      return content;
-    },
-    readFiles: () => Object.fromEntries([...read].sort(([a], [b]) => (a < b ? -1 : 1))),
-  };
 }
