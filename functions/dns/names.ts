@@ -1,6 +1,6 @@
 // Which DNS names the accepted config depends on, and who uses each: runtime target documents for
 // HAProxy, NGINX and strongSwan services, and NLB target groups.
-import type { FleetModel } from "../fleet/load.ts";
+import type { FleetModel, ServiceModel } from "../fleet/load.ts";
 import { isIpAddress } from "../fleet/net.ts";
 import type { Family } from "./resolve.ts";
 
@@ -21,16 +21,20 @@ export function parseRecordId(id: string): RecordKey {
 export function serviceNames(model: FleetModel): Map<string, string[]> {
   const result = new Map<string, string[]>();
   for (const service of model.services) {
-    const names =
-      service.kind === "haproxy" ? service.listeners.flatMap((l) => l.backends.map((b) => b.host))
-        : service.kind === "strongswan" ? service.rules.flatMap((r) => [...r.from, ...r.to]).filter((e) => !e.includes("/"))
-          : service.kind === "nginx"
-            ? [...service.tls, ...service.http].flatMap((l) => [...l.routes.map((r) => r.upstream.host), ...(l.default ? [l.default.host] : [])])
-            : [];
+    const names = namesOf(service);
     const hostnames = [...new Set(names.filter((n) => !isIpAddress(n)))].sort();
     if (hostnames.length > 0) result.set(service.name, hostnames);
   }
   return result;
+}
+
+function namesOf(service: ServiceModel): string[] {
+  switch (service.kind) {
+    case "haproxy": return service.listeners.flatMap((l) => l.backends.map((b) => b.host));
+    case "nginx": return [...service.tls, ...service.http].flatMap((l) => [...l.routes.map((r) => r.upstream.host), ...(l.default ? [l.default.host] : [])]);
+    case "strongswan": return service.rules.flatMap((r) => [...r.from, ...r.to]).filter((e) => !e.includes("/"));
+    case "squid": return []; // Squid resolves the names its clients ask for.
+  }
 }
 
 /** Every record the config depends on, sorted by id. */
