@@ -13,7 +13,7 @@ import type { FleetModel, ServiceModel } from "../fleet/load.ts";
 import { listenPorts, shiftPorts } from "../fleet/listeners.ts";
 import { isDnsName, isIpAddress, normalizeDnsName } from "../fleet/net.ts";
 import { renderBundle } from "../render/bundle.ts";
-import { contextWith } from "../render/context.ts";
+import { contextWith, type ResolvedTargets } from "../render/context.ts";
 import { SECRETS_DIR, renderSwanctlSecrets } from "../render/strongswan.ts";
 
 export interface LocalReport {
@@ -24,7 +24,7 @@ export interface LocalReport {
   readonly checks: Array<{ file: string } & CheckResult>;
 }
 
-export async function renderAndCheckLocally(model: FleetModel, workDir: string): Promise<LocalReport[]> {
+export async function renderAndCheckLocally(model: FleetModel, workDir: string, targets: ResolvedTargets = {}): Promise<LocalReport[]> {
   const root = resolve(workDir);
   const isRoot = process.getuid?.() === 0;
   const netns = isRoot ? await NetworkNamespace.create("pflocal") : undefined;
@@ -38,7 +38,7 @@ export async function renderAndCheckLocally(model: FleetModel, workDir: string):
         const dir = join(root, service.name);
         const runDir = join(dir, "run");
         await mkdir(join(runDir, SECRETS_DIR), { recursive: true });
-        const bundle = renderBundle(service, contextWith({ bundleDir: dir, runDir, logDir: runDir, listenAddress: "127.0.0.1" }));
+        const bundle = renderBundle(service, contextWith({ bundleDir: dir, runDir, logDir: runDir, listenAddress: "127.0.0.1", targets }));
         for (const [name, content] of Object.entries(bundle.files)) await writeFile(join(dir, name), content);
         const checks: LocalReport["checks"] = [];
         const check = async (file: string, result: Promise<CheckResult>) => checks.push({ file, ...(await result) });

@@ -5,10 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCharon, type Charon } from "../../containers/agent/charon.ts";
 import { checkHaproxy, checkIptables, checkNginx, checkSquid, loadSwanctl } from "../../containers/agent/checks.ts";
 import { NetworkNamespace } from "../../containers/agent/netns.ts";
-import type { FleetModel, ServiceModel } from "../../functions/fleet/load.ts";
-import { renderFiles } from "../../functions/render/bundle.ts";
-import { contextWith, type ResolvedTargets } from "../../functions/render/context.ts";
-import { SECRETS_DIR, renderSwanctlSecrets } from "../../functions/render/strongswan.ts";
+import { renderAndCheckLocally } from "../../functions/cli/local.ts";
+import type { FleetModel } from "../../functions/fleet/load.ts";
 import { FIXTURES, FIXTURE_TARGETS, loadExample, loadOrThrow } from "../support/fixtures.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -28,43 +26,6 @@ afterAll(async () => {
   await work?.cleanup();
 });
 
-let counter = 0;
-
-/** Renders one service into its own folder, as the agent would lay it out, and runs its daemon's checks. */
-async function renderAndCheck(service: ServiceModel, targets: ResolvedTargets) {
-  const dir = join(work.path, `${service.name}-${++counter}`);
-  const bundleDir = join(dir, "bundle");
-  const runDir = join(dir, "run");
-  await mkdir(bundleDir, { recursive: true });
-  await mkdir(join(runDir, SECRETS_DIR), { recursive: true });
-  const files = renderFiles(service, contextWith({ bundleDir, runDir, logDir: runDir, listenAddress: "127.0.0.1", targets }));
-  for (const [name, content] of Object.entries(files)) await writeFile(join(bundleDir, name), content);
-
-  const results: Array<{ file: string; ok: boolean; output: string }> = [];
-  const record = (file: string) => (r: { ok: boolean; output: string }) => results.push({ file, ...r });
-  switch (service.kind) {
-    case "haproxy":
-      record("haproxy.cfg")(await checkHaproxy(join(bundleDir, "haproxy.cfg")));
-      break;
-    case "nginx":
-      record("nginx.conf")(await checkNginx(join(bundleDir, "nginx.conf"), runDir));
-      break;
-    case "squid":
-      record("squid.conf")(await checkSquid(join(bundleDir, "squid.conf")));
-      break;
-    case "strongswan": {
-      record("iptables.rules")(await checkIptables(files["iptables.rules"]!, netns.name));
-      if (!service.noIpsec) {
-        const keys = Object.fromEntries(service.connections.map((c) => [c.name, Buffer.from(`psk-for-${c.name}`)]));
-        await writeFile(join(runDir, SECRETS_DIR, "psk.conf"), renderSwanctlSecrets(service, keys));
-        record("swanctl.conf")(await loadSwanctl(join(bundleDir, "swanctl.conf"), charon.viciUri, netns.name, charon.env));
-      }
-      break;
-    }
-  }
-  return results;
-}
-
 async function fleets(): Promise<Array<[string, FleetModel]>> {
   const fixtures = await Promise.all(Object.entries(FIXTURES).map(async ([name, files]) => [name, await loadOrThrow(files)] as [string, FleetModel]));
   return [["example", await loadExample()], ...fixtures];
@@ -75,10 +36,12 @@ describe("rendered configs pass the daemons' own checks", () => {
     it(`every service of every fleet, with DNS ${resolved ? "resolved" : "not yet resolved"}`, async () => {
       const checked: string[] = [];
       for (const [fleet, model] of await fleets()) {
-        for (const service of model.services) {
-          for (const r of await renderAndCheck(service, resolved ? FIXTURE_TARGETS : {})) {
-            expect(r.ok, `${fleet}/${service.name}/${r.file}:\n${r.output}`).toBe(true);
-            checked.push(`${fleet}/${service.name}/${r.file}`);
+        // The same render-and-check `fleet local` runs, with the fixtures' DNS answers or none.
+        const reports = await renderAndCheckLocally(model, join(work.path, `${fleet}-${resolved}`), resolved ? FIXTURE_TARGETS : {});
+        for (const report of reports) {
+          for (const r of report.checks) {
+            expect(r.ok, `${fleet}/${report.service}/${r.file}:\n${r.output}`).toBe(true);
+            checked.push(`${fleet}/${report.service}/${r.file}`);
           }
         }
       }
