@@ -34,42 +34,47 @@ const LEASE_MS = 10 * 60_000;
 
 export async function healLaunch(hook: LifecycleHook, eventTime: number, ports: HealPorts, policy: HealPolicy = DEFAULT_POLICY): Promise<LaunchOutcome> {
   const instance = await ports.ec2.describeInstance(hook.instanceId);
-  if (!instance?.service) return { kind: "not-ours", reason: `instance ${hook.instanceId} has no proxy-fleet:service tag` };
-  const eni = await ports.ec2.findEni(instance.service, instance.availabilityZone);
-  if (!eni) {
-    // Without its ENI the instance cannot serve: better no instance than a wrong one.
-    const reason = `no persistent ENI for ${instance.service} in ${instance.availabilityZone}`;
-    if ((await ports.autoScaling.lifecycleState(hook.instanceId)) === "Pending:Wait") await ports.autoScaling.complete(hook, "ABANDON");
-    return { kind: "abandoned", reason, attempts: 0 };
-  }
+  const service = instance?.service;
+  if (!instance || !service) return { kind: "not-ours", reason: `instance ${hook.instanceId} has no proxy-fleet:service tag` };
 
-  const isDone = async () => {
-    const [state, current, eip] = await Promise.all([
+  /** What EC2 and Auto Scaling say now, and what that leaves to do. */
+  const observe = async () => {
+    const [state, eni, eip] = await Promise.all([
       ports.autoScaling.lifecycleState(hook.instanceId),
-      ports.ec2.findEni(instance.service!, instance.availabilityZone),
-      ports.ec2.findElasticIp(instance.service!),
+      ports.ec2.findEni(service, instance.availabilityZone),
+      ports.ec2.findElasticIp(service),
     ]);
-    return state !== "Pending:Wait" && planAttachment(instance, current ?? eni, eip).length === 0;
+    const waiting = state === "Pending:Wait";
+    const actions = eni ? planAttachment(instance, eni, eip) : [];
+    return { waiting, eni, actions, done: !waiting && eni !== undefined && actions.length === 0 };
   };
-  // A repeated or late event: nothing to change and no hook waiting, so nothing is written at all.
-  if (await isDone()) return { kind: "already-done", actions: [] };
 
+  let seen = await observe();
+  if (!seen.eni) {
+    // Without its ENI the instance cannot serve: better no instance than a wrong one.
+    if (seen.waiting) await ports.autoScaling.complete(hook, "ABANDON");
+    return { kind: "abandoned", reason: `no persistent ENI for ${service} in ${instance.availabilityZone}`, attempts: 0 };
+  }
+  // A repeated or late event: nothing to change and no hook waiting, so nothing is written at all.
+  if (seen.done) return { kind: "already-done", actions: [] };
+
+  const eniId = seen.eni.id;
   const holder = `${hook.instanceId}/${hook.lifecycleActionToken}`;
-  if (!(await ports.leases.acquire(`eni#${eni.id}`, holder, ports.now(), LEASE_MS))) return { kind: "busy", eniId: eni.id };
+  if (!(await ports.leases.acquire(`eni#${eniId}`, holder, ports.now(), LEASE_MS))) return { kind: "busy", eniId };
   try {
     // Whoever held the lease before may have finished the job meanwhile.
-    if (await isDone()) return { kind: "already-done", actions: [] };
-    const waiting = (await ports.autoScaling.lifecycleState(hook.instanceId)) === "Pending:Wait";
+    seen = await observe();
+    if (seen.done) return { kind: "already-done", actions: [] };
+    const waiting = seen.waiting;
     let lastError = "";
     for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
       try {
-        // Every attempt plans from what EC2 says now: a half-done earlier attempt is simply continued.
-        const fresh = await ports.ec2.findEni(instance.service, instance.availabilityZone);
-        if (!fresh) throw new Error(`persistent ENI ${eni.id} disappeared`);
-        const actions = planAttachment(instance, fresh, await ports.ec2.findElasticIp(instance.service));
-        for (const action of actions) await apply(action, ports.ec2, policy);
+        // Every retry plans from what EC2 says now: a half-done earlier attempt is simply continued.
+        if (attempt > 1) seen = await observe();
+        if (!seen.eni) throw new Error(`persistent ENI ${eniId} disappeared`);
+        for (const action of seen.actions) await apply(action, ports.ec2, policy);
         if (waiting) await ports.autoScaling.complete(hook, "CONTINUE");
-        return { kind: "continued", actions, attempts: attempt, attachedAfterMs: ports.now() - eventTime };
+        return { kind: "continued", actions: seen.actions, attempts: attempt, attachedAfterMs: ports.now() - eventTime };
       } catch (error) {
         lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         if (attempt === policy.maxAttempts) break;
@@ -78,11 +83,11 @@ export async function healLaunch(hook: LifecycleHook, eventTime: number, ports: 
         await ports.sleep(policy.backoffMs * 2 ** (attempt - 1));
       }
     }
-    const reason = `could not attach ${eni.id} to ${hook.instanceId} after ${policy.maxAttempts} attempts: ${lastError}`;
+    const reason = `could not attach ${eniId} to ${hook.instanceId} after ${policy.maxAttempts} attempts: ${lastError}`;
     if (waiting) await ports.autoScaling.complete(hook, "ABANDON");
     return { kind: "abandoned", reason, attempts: policy.maxAttempts };
   } finally {
-    await ports.leases.release(`eni#${eni.id}`, holder);
+    await ports.leases.release(`eni#${eniId}`, holder);
   }
 }
 
