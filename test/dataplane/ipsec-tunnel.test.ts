@@ -4,18 +4,19 @@
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startCharon, type Charon } from "../../containers/agent/charon.ts";
-import { NetworkNamespace, link } from "../../containers/agent/netns.ts";
-import { run, startDaemon, waitFor, type Daemon } from "../../containers/agent/process.ts";
+import { link, type NetworkNamespace } from "../../containers/agent/netns.ts";
+import { run, startDaemon, waitFor } from "../../containers/agent/process.ts";
 import { StrongswanAgent, type SecretsResolver } from "../../containers/agent/strongswan.ts";
 import { renderBundle } from "../../functions/render/bundle.ts";
 import { loadOrThrow } from "../support/fixtures.ts";
+import { Sandbox } from "../support/sandbox.ts";
 import { tempDir } from "../support/tmp.ts";
 
 const TOOL = resolve(import.meta.dirname, "../support/tcp-tool.ts");
 const NODE = process.execPath;
+const sandbox = new Sandbox();
 const namespaces: NetworkNamespace[] = [];
 const charons: Charon[] = [];
-const daemons: Daemon[] = [];
 let work: { path: string; cleanup: () => Promise<void> };
 
 /** Both gateways read the same key from "SSM"; it never appears in any bundle. */
@@ -40,24 +41,18 @@ services:
 `;
 };
 
-async function cleanup() {
-  await Promise.all(daemons.splice(0).map((d) => d.stop()));
-  await Promise.all(charons.splice(0).map((c) => c.stop()));
-  await Promise.all(namespaces.splice(0).map((ns) => ns.destroy()));
-}
-
 beforeAll(async () => {
   work = await tempDir("ipsec");
-  try {
-    const a = await NetworkNamespace.create("pfa");
-    const b = await NetworkNamespace.create("pfb");
+  await sandbox.setup(async () => {
+    const a = await sandbox.namespace("pfa");
+    const b = await sandbox.namespace("pfb");
     namespaces.push(a, b);
     await link(a, "10.99.0.1/24", b, "10.99.0.2/24");
     // Each site's protected network is represented by one host address on its loopback.
     for (const [ns, n] of [[a, 1], [b, 2]] as const) await ns.ip(["addr", "add", `10.98.${n}.1/32`, "dev", "lo"]);
     // B answers, A initiates: load B first.
     for (const [self, ns] of [["b", b], ["a", a]] as const) {
-      const charon = await startCharon({ dir: join(work.path, `charon-${self}`), netns: ns.name, libipsec: true });
+      const charon = sandbox.track(await startCharon({ dir: join(work.path, `charon-${self}`), netns: ns.name, libipsec: true }));
       charons.push(charon);
       const model = await loadOrThrow({ "fleet.yaml": side(self) });
       const bundle = renderBundle(model.services[0]!);
@@ -67,14 +62,11 @@ beforeAll(async () => {
         viciUri: charon.viciUri, swanctlEnv: charon.env, netns: ns.name,
       });
     }
-  } catch (error) {
-    await cleanup();
-    throw error;
-  }
+  });
 }, 60_000);
 
 afterAll(async () => {
-  await cleanup();
+  await sandbox.cleanup();
   await work?.cleanup();
 });
 
@@ -93,8 +85,7 @@ it("brings the IKEv2 tunnel up and carries traffic between the protected subnets
   }
   expect(await sas(b, charonB)).toMatch(/ESTABLISHED/);
 
-  const server = startDaemon(NODE, [TOOL, "serve", "10.98.2.1", "7000", "site-b"], { netns: b.name });
-  daemons.push(server);
+  const server = sandbox.track(startDaemon(NODE, [TOOL, "serve", "10.98.2.1", "7000", "site-b"], { netns: b.name }));
   await waitFor("the server in site B", () => server.output().includes("listening"), 10_000);
 
   const probe = await run(NODE, [TOOL, "probe", "10.98.2.1", "7000", "10.98.1.1"], { netns: a.name });

@@ -3,8 +3,8 @@
 // changes, the DNS loop writes the runtime document, the agent applies it, traffic moves.
 import { resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { NetworkNamespace, link } from "../../containers/agent/netns.ts";
-import { run, startDaemon, waitFor, type Daemon } from "../../containers/agent/process.ts";
+import { link, type NetworkNamespace } from "../../containers/agent/netns.ts";
+import { run, startDaemon, waitFor } from "../../containers/agent/process.ts";
 import { StrongswanAgent } from "../../containers/agent/strongswan.ts";
 import { memoryDnsPorts } from "../../functions/dns/memory.ts";
 import { createDnsClient } from "../../functions/dns/resolve.ts";
@@ -12,12 +12,12 @@ import { syncDns } from "../../functions/dns/sync.ts";
 import { renderBundle } from "../../functions/render/bundle.ts";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.ts";
 import { loadOrThrow } from "../support/fixtures.ts";
+import { Sandbox } from "../support/sandbox.ts";
 import { tempDir } from "../support/tmp.ts";
 
 const TOOL = resolve(import.meta.dirname, "../support/tcp-tool.ts");
 const NODE = process.execPath;
-const namespaces: NetworkNamespace[] = [];
-const daemons: Daemon[] = [];
+const sandbox = new Sandbox();
 let work: { path: string; cleanup: () => Promise<void> };
 let dns: TestDnsServer;
 let client: NetworkNamespace;
@@ -41,19 +41,13 @@ services:
         masquerade: true
 `;
 
-async function cleanup() {
-  await Promise.all(daemons.splice(0).map((d) => d.stop()));
-  await Promise.all(namespaces.splice(0).map((ns) => ns.destroy()));
-}
-
 beforeAll(async () => {
   work = await tempDir("portfwd");
   dns = await startDnsServer();
-  try {
-    client = await NetworkNamespace.create("pfc");
-    gateway = await NetworkNamespace.create("pfg");
-    server = await NetworkNamespace.create("pfs");
-    namespaces.push(client, gateway, server);
+  await sandbox.setup(async () => {
+    client = await sandbox.namespace("pfc");
+    gateway = await sandbox.namespace("pfg");
+    server = await sandbox.namespace("pfs");
     await link(client, "10.97.1.2/24", gateway, "10.97.1.1/24");
     const serverSide = await link(gateway, "10.97.2.1/24", server, "10.97.2.2/24");
     await server.ip(["addr", "add", "10.97.2.3/24", "dev", serverSide.b]); // the name's second home
@@ -61,18 +55,14 @@ beforeAll(async () => {
     const forwarding = await run("sh", ["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"], { netns: gateway.name });
     expect(forwarding.code).toBe(0);
     for (const [address, name, port] of [["10.97.2.2", "server-one", "8080"], ["10.97.2.3", "server-two", "8080"], ["10.97.2.2", "unlisted", "7070"]]) {
-      const d = startDaemon(NODE, [TOOL, "serve", address!, port!, name!], { netns: server.name });
-      daemons.push(d);
+      const d = sandbox.track(startDaemon(NODE, [TOOL, "serve", address!, port!, name!], { netns: server.name }));
       await waitFor(`${name} listening`, () => d.output().includes("listening"), 10_000);
     }
-  } catch (error) {
-    await cleanup();
-    throw error;
-  }
+  });
 }, 60_000);
 
 afterAll(async () => {
-  await cleanup();
+  await sandbox.cleanup();
   await dns?.close();
   await work?.cleanup();
 });
