@@ -14,7 +14,7 @@ import { listenPorts } from "../functions/fleet/listeners.ts";
 import { renderFleet } from "../functions/render/bundle.ts";
 import type { EcsTarget } from "../functions/rollout/ports.ts";
 import { ConfigStore } from "./ConfigStore.ts";
-import { constructId, deployedFleet, proxyImage } from "./deployed.ts";
+import { constructId, deployedFleet, grantAgentReads, proxyImage } from "./deployed.ts";
 import { Network, VPC_CIDR } from "./Network.ts";
 import { waiveSstInternals } from "./nag.ts";
 
@@ -46,8 +46,7 @@ export async function ProxyServices({ stack }: StackContext) {
     const ports = listenPorts(service);
 
     const task = new ecs.FargateTaskDefinition(stack, `${id}Task`, { cpu: 512, memoryLimitMiB: 1024 });
-    bundles.grantRead(task.taskRole, "bundles/*");
-    bundles.grantRead(task.taskRole, `runtime/${service.name}/*`);
+    grantAgentReads(task, bundles, service.name);
     task.addContainer("proxy", {
       image: proxyImage(service.kind),
       environment: {

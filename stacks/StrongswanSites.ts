@@ -10,7 +10,7 @@ import type { ServiceModelOf } from "../functions/fleet/load.ts";
 import { SERVICE_TAG } from "../functions/heal/ports.ts";
 import type { EcsTarget } from "../functions/rollout/ports.ts";
 import { ConfigStore } from "./ConfigStore.ts";
-import { constructId, deployedFleet, proxyImage } from "./deployed.ts";
+import { constructId, deployedFleet, grantAgentReads, proxyImage } from "./deployed.ts";
 import { Network } from "./Network.ts";
 import { waiveSstInternals } from "./nag.ts";
 
@@ -90,8 +90,7 @@ export async function StrongswanSites({ stack }: StackContext) {
     );
 
     const task = new ecs.Ec2TaskDefinition(stack, `${id}Task`, { networkMode: ecs.NetworkMode.HOST });
-    bundles.grantRead(task.taskRole, "bundles/*");
-    bundles.grantRead(task.taskRole, `runtime/${name}/*`);
+    grantAgentReads(task, bundles, name);
     task.addToTaskRolePolicy(new iam.PolicyStatement({
       actions: ["ssm:GetParameter", "secretsmanager:GetSecretValue"],
       resources: ["*"],

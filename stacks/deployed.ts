@@ -1,6 +1,6 @@
 // What the stacks deploy from: the config repository in PROXY_FLEET_CONFIG_DIR (default examples/), loaded
 // and validated once per synth, and the helpers the proxy stacks share.
-import { aws_ecs as ecs } from "aws-cdk-lib";
+import { aws_ecs as ecs, type aws_s3 as s3 } from "aws-cdk-lib";
 import { formatIssue } from "../functions/fleet/issues.ts";
 import { loadFleet, type FleetModel, type ServiceModel } from "../functions/fleet/load.ts";
 import { DirectoryTree } from "../functions/fleet/tree.ts";
@@ -30,4 +30,10 @@ export function proxyImage(kind: ServiceModel["kind"]): ecs.ContainerImage {
     file: `containers/${kind}/Dockerfile`,
     exclude: ["node_modules", ".sst", ".fleet", "cdk.out", ".git", "test", "bench", "docs"],
   });
+}
+
+/** What a proxy task's agent reads: any bundle (content-addressed) and its own service's runtime document. */
+export function grantAgentReads(task: ecs.TaskDefinition, bundles: s3.IBucket, service: string): void {
+  bundles.grantRead(task.taskRole, "bundles/*");
+  bundles.grantRead(task.taskRole, `runtime/${service}/*`);
 }
