@@ -6,11 +6,28 @@ import type { Bundle } from "../render/bundle.ts";
 import type { ResolvedTargets } from "../render/context.ts";
 import { runtimeDocumentKey } from "./config-bucket.ts";
 
-export function s3BundleSource(client: S3Client, bucket: string, key: string): BundleSource {
+/**
+ * Bounds for every call the agent makes at start-up: a TCP connect, a request without an answer, and the
+ * whole call with its retries. A hung endpoint ends the start with an error instead of waiting forever.
+ */
+export const AGENT_AWS_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 5_000, maxAttempts: 3, callTimeout: 20_000 };
+
+/** What went wrong with one named AWS resource, in words that name it. */
+export function describeAwsError(what: string, error: unknown): Error {
+  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : "";
+  return new Error(`could not read ${what}: ${e.name ?? "Error"}${status}: ${e.message ?? String(error)}`, { cause: error });
+}
+
+export function s3BundleSource(client: S3Client, bucket: string, key: string, callTimeoutMs = AGENT_AWS_TIMEOUTS.callTimeout): BundleSource {
   return {
     async fetch() {
-      const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return JSON.parse(await response.Body!.transformToString()) as Bundle;
+      try {
+        const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: AbortSignal.timeout(callTimeoutMs) });
+        return JSON.parse(await response.Body!.transformToString()) as Bundle;
+      } catch (error) {
+        throw describeAwsError(`bundle s3://${bucket}/${key}`, error);
+      }
     },
   };
 }
@@ -28,20 +45,21 @@ export function s3TargetsSource(client: S3Client, bucket: string, service: strin
       try {
         const response = await client.send(new GetObjectCommand({
           Bucket: bucket, Key: runtimeDocumentKey(service), ...(etag ? { IfNoneMatch: etag } : {}),
-        }));
+        }), { abortSignal: AbortSignal.timeout(AGENT_AWS_TIMEOUTS.callTimeout) });
         etag = response.ETag;
         return (JSON.parse(await response.Body!.transformToString()) as RuntimeDocument).targets;
       } catch (error) {
         if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 304) return undefined;
         if (error instanceof NoSuchKey) return undefined;
-        throw error;
+        throw describeAwsError(`runtime targets s3://${bucket}/${runtimeDocumentKey(service)}`, error);
       }
     },
   };
 }
 
-/** Both sources for one task, on one S3 client with adaptive retries. */
+/** Both sources for one task, on one S3 client with adaptive retries and bounded timeouts. */
 export function agentSources(bucket: string, service: string, bundleKey: string) {
-  const client = new S3Client({ retryMode: "adaptive" });
+  const { connectionTimeout, requestTimeout, maxAttempts } = AGENT_AWS_TIMEOUTS;
+  const client = new S3Client({ retryMode: "adaptive", maxAttempts, requestHandler: { connectionTimeout, requestTimeout } });
   return { bundle: s3BundleSource(client, bucket, bundleKey), targets: s3TargetsSource(client, bucket, service) };
 }

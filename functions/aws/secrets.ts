@@ -2,16 +2,23 @@
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { SecretsResolver } from "../../containers/agent/strongswan.ts";
+import { AGENT_AWS_TIMEOUTS, describeAwsError } from "./agent-sources.ts";
 
-export function awsSecretsResolver(ssm = new SSMClient({ retryMode: "adaptive" }), secrets = new SecretsManagerClient({ retryMode: "adaptive" })): SecretsResolver {
+const { connectionTimeout, requestTimeout, maxAttempts, callTimeout } = AGENT_AWS_TIMEOUTS;
+const bounded = { retryMode: "adaptive", maxAttempts, requestHandler: { connectionTimeout, requestTimeout } } as const;
+
+export function awsSecretsResolver(ssm = new SSMClient(bounded), secrets = new SecretsManagerClient(bounded)): SecretsResolver {
   return {
     async resolve(reference) {
+      const abortSignal = AbortSignal.timeout(callTimeout);
       if ("ssmParameter" in reference) {
-        const { Parameter } = await ssm.send(new GetParameterCommand({ Name: reference.ssmParameter, WithDecryption: true }));
+        const { Parameter } = await ssm.send(new GetParameterCommand({ Name: reference.ssmParameter, WithDecryption: true }), { abortSignal })
+          .catch((error: unknown) => { throw describeAwsError(`SSM parameter ${reference.ssmParameter}`, error); });
         if (!Parameter?.Value) throw new Error(`SSM parameter ${reference.ssmParameter} has no value`);
         return Buffer.from(Parameter.Value, "utf8");
       }
-      const { SecretString, SecretBinary } = await secrets.send(new GetSecretValueCommand({ SecretId: reference.secretsManager }));
+      const { SecretString, SecretBinary } = await secrets.send(new GetSecretValueCommand({ SecretId: reference.secretsManager }), { abortSignal })
+        .catch((error: unknown) => { throw describeAwsError(`secret ${reference.secretsManager}`, error); });
       if (SecretBinary) return SecretBinary;
       if (SecretString) return Buffer.from(SecretString, "utf8");
       throw new Error(`secret ${reference.secretsManager} has no value`);
