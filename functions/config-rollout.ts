@@ -1,6 +1,7 @@
 // Lambda: the config rollout loop. Triggered by CodeCommit pushes to the config repository; reconciles
 // the fleet to the tracked branch's head: validate, render, store bundles, roll out changed services.
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import { formatIssue } from "./fleet/issues.ts";
 import { rolloutPorts, rolloutSettings } from "./aws/rollout-ports.ts";
 import { eventHandler, once, powertools } from "./lambda.ts";
 import { CodeCommitStateChange, ignoredBecause } from "./rollout/events.ts";
@@ -21,15 +22,23 @@ export const handler = eventHandler(tools, CodeCommitStateChange, async (event) 
   switch (outcome.kind) {
     case "rejected":
       metrics.addMetric("CommitsRejected", MetricUnit.Count, 1);
-      logger.warn("commit rejected", { commit: outcome.commit, errors: outcome.errors.length });
+      // The full list: comments and the event may carry only the first ones.
+      logger.warn("commit rejected", { commit: outcome.commit, errorCount: outcome.errors.length, errors: outcome.errors.map(formatIssue) });
       break;
     case "accepted":
       metrics.addMetric("CommitsAccepted", MetricUnit.Count, 1);
       metrics.addMetric("ServicesRolledOut", MetricUnit.Count, outcome.deployments.length);
-      logger.info("commit accepted", { commit: outcome.commit, deployments: outcome.deployments.map((d) => d.service) });
+      logger.info("commit accepted", {
+        commit: outcome.commit, deployments: outcome.deployments.map((d) => d.service),
+        services: Object.fromEntries(outcome.actions.map((a) => [a.service, a.action])),
+      });
       break;
     default:
       logger.info("nothing to roll out", { outcome: outcome.kind, commit: outcome.commit });
+  }
+  if ("commentFailures" in outcome && outcome.commentFailures.length > 0) {
+    metrics.addMetric("CommentsFailed", MetricUnit.Count, outcome.commentFailures.length);
+    logger.warn("CodeCommit refused comments; the run went on", { commit: outcome.commit, failures: outcome.commentFailures });
   }
   return summarize(outcome);
 });
@@ -41,9 +50,13 @@ export function summarize(outcome: Awaited<ReturnType<typeof reconcileRollout>>)
         outcome: outcome.kind, commit: outcome.commit,
         services: Object.fromEntries(outcome.actions.map((a) => [a.service, a.action])),
         deployments: outcome.deployments.map((d) => ({ service: d.service, taskDefinition: d.taskDefinition, deploymentId: d.deploymentId })),
+        ...(outcome.commentFailures.length > 0 ? { commentFailures: outcome.commentFailures } : {}),
       };
     case "rejected":
-      return { outcome: outcome.kind, commit: outcome.commit, errors: outcome.errors.map((e) => `${e.file}:${e.line} ${e.rule}: ${e.message}`) };
+      return {
+        outcome: outcome.kind, commit: outcome.commit, errors: outcome.errors.map((e) => `${e.file}:${e.line} ${e.rule}: ${e.message}`),
+        ...(outcome.commentFailures.length > 0 ? { commentFailures: outcome.commentFailures } : {}),
+      };
     default:
       return { outcome: outcome.kind, commit: outcome.commit };
   }

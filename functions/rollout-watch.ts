@@ -13,6 +13,7 @@ const ports = once(() => watchPorts(instrument));
 export const handler = eventHandler(tools, EcsDeploymentStateChange, async (event) => {
   const outcome = await watchDeployment(event.detail, ports());
   if (outcome.kind === "failed") metrics.addMetric("DeploymentsFailed", MetricUnit.Count, 1);
+  if ("commentFailures" in outcome && outcome.commentFailures) metrics.addMetric("CommentsFailed", MetricUnit.Count, outcome.commentFailures.length);
   logger.info("deployment event handled", { ...outcome });
   return outcome;
 });

@@ -5,8 +5,9 @@ import { formatIssue, type ConfigIssue } from "../fleet/issues.ts";
 import { loadFleet } from "../fleet/load.ts";
 import { recordingTree } from "../fleet/tree.ts";
 import { renderFleet, type Bundle } from "../render/bundle.ts";
+import { boundedComment, clip, fitEventDetail, ITEM_LIMIT, lineCount } from "./limits.ts";
 import { planRollout, relevantPaths, type ServiceAction } from "./plan.ts";
-import type { BundleStore, Deployer, EcsTarget, Publisher, Repository, RolloutState, RolloutStateStore } from "./ports.ts";
+import type { BundleStore, CommentLocation, Deployer, EcsTarget, Publisher, Repository, RolloutState, RolloutStateStore } from "./ports.ts";
 
 export interface RolloutPorts {
   readonly repository: Repository;
@@ -29,10 +30,13 @@ export interface Deployment {
 export type RolloutOutcome =
   | { readonly kind: "up-to-date"; readonly commit: string }
   | { readonly kind: "irrelevant"; readonly commit: string; readonly changed: readonly string[] }
-  | { readonly kind: "rejected"; readonly commit: string; readonly errors: readonly ConfigIssue[] }
-  | { readonly kind: "accepted"; readonly commit: string; readonly actions: readonly ServiceAction[]; readonly deployments: readonly Deployment[] };
+  | { readonly kind: "rejected"; readonly commit: string; readonly errors: readonly ConfigIssue[]; readonly commentFailures: readonly string[] }
+  | {
+    readonly kind: "accepted"; readonly commit: string; readonly actions: readonly ServiceAction[]; readonly deployments: readonly Deployment[];
+    readonly commentFailures: readonly string[];
+  };
 
-/** Located comments per rejected commit, beyond the summary; the summary always lists every error. */
+/** Located comments per rejected commit, beyond the summary; the summary lists every error that fits. */
 const MAX_LOCATED_COMMENTS = 20;
 
 export const stateKey = (ports: Pick<RolloutPorts, "repository" | "branch">) => `${ports.repository.name}#${ports.branch}`;
@@ -62,20 +66,23 @@ export async function reconcileRollout(ports: RolloutPorts, options: { dryRun?: 
   const tree = recordingTree(repo.treeAt(head));
   const loaded = await loadFleet(tree);
   const parent = await repo.parentOf(head);
+  const commentFailures: string[] = [];
   if (!loaded.ok) {
     if (!options.dryRun) {
-      await commentRejection(repo, parent, head, loaded.errors);
-      await ports.events.publish("Config Rejected", {
+      // Comments are best effort (a refused comment is reported, never fatal); the event and the saved
+      // state are what must happen, so a retry after a failure here redoes everything idempotently.
+      await commentRejection(repo, parent, head, loaded.errors, tree.readFiles(), commentFailures);
+      await ports.events.publish("Config Rejected", fitEventDetail({
         repository: repo.name, branch: ports.branch, commit: head, errors: loaded.errors.map(formatIssue),
-      });
+      }, "errors"));
     }
     await save({ ...state, lastProcessedCommit: head });
-    return { kind: "rejected", commit: head, errors: loaded.errors };
+    return { kind: "rejected", commit: head, errors: loaded.errors, commentFailures };
   }
 
   const { bundles } = renderFleet(loaded.model);
   const actions = planRollout(bundles, state, ports.targets);
-  if (options.dryRun) return { kind: "accepted", commit: head, actions, deployments: [] };
+  if (options.dryRun) return { kind: "accepted", commit: head, actions, deployments: [], commentFailures };
 
   const deployments: Deployment[] = [];
   const byService = new Map(bundles.map((b) => [b.service, b] as const));
@@ -99,12 +106,29 @@ export async function reconcileRollout(ports: RolloutPorts, options: { dryRun?: 
     acceptedFiles: Object.keys(files).sort(),
     services,
   });
-  await repo.comment(parent, head, acceptedComment(head, actions, deployments));
-  await ports.events.publish("Config Accepted", {
+  await commentSafely(repo, commentFailures, parent, head, acceptedComment(head, actions, deployments));
+  await ports.events.publish("Config Accepted", fitEventDetail({
     repository: repo.name, branch: ports.branch, commit: head,
     deployments: deployments.map(({ service, hash, taskDefinition, deploymentId }) => ({ service, hash, taskDefinition, deploymentId })),
-  });
-  return { kind: "accepted", commit: head, actions, deployments };
+  }, "deployments"));
+  return { kind: "accepted", commit: head, actions, deployments, commentFailures };
+}
+
+/**
+ * Posts a comment; a refusal (size, path, permissions, throttling beyond the SDK's retries) is recorded in
+ * `failures` for the log and the metrics, and never fails the run: the comment only reports, the state
+ * and the event are what count.
+ */
+export async function commentSafely(
+  repo: Repository, failures: string[], before: string | undefined, after: string, content: string, location?: CommentLocation,
+): Promise<void> {
+  try {
+    await repo.comment(before, after, content, location);
+  } catch (error) {
+    const name = (error as { name?: string }).name ?? "Error";
+    const where = location ? ` on ${location.filePath}:${location.filePosition}` : "";
+    failures.push(`${name}${where}: ${clip((error as Error).message ?? String(error), ITEM_LIMIT)}`);
+  }
 }
 
 async function deploy(ports: RolloutPorts, bundle: Bundle, target: EcsTarget, commit: string): Promise<Deployment> {
@@ -114,15 +138,27 @@ async function deploy(ports: RolloutPorts, bundle: Bundle, target: EcsTarget, co
   return { service: bundle.service, hash: bundle.hash, bundleKey, taskDefinition, deploymentId };
 }
 
-async function commentRejection(repo: Repository, parent: string | undefined, head: string, errors: readonly ConfigIssue[]) {
-  const summary = [
-    `**proxy-fleet rejected ${head.slice(0, 12)}**: nothing was rolled out; the running config stays as it was.`,
-    "",
-    ...errors.map((e) => `- \`${e.file}:${e.line}:${e.column}\` **${e.rule}**: ${e.message}`),
-  ].join("\n");
-  await repo.comment(parent, head, summary);
-  for (const e of errors.slice(0, MAX_LOCATED_COMMENTS)) {
-    await repo.comment(parent, head, `proxy-fleet: **${e.rule}**: ${e.message}`, { filePath: e.file, filePosition: e.line });
+/**
+ * One summary comment with every error that fits CodeCommit's limit ("…and N more" after that), plus a
+ * located comment per error (up to MAX_LOCATED_COMMENTS) whose file is in the commit and whose line is in
+ * the file; any other error (a deleted fleet.yaml, a missing allowlist) is in the summary only.
+ */
+async function commentRejection(
+  repo: Repository, parent: string | undefined, head: string, errors: readonly ConfigIssue[],
+  filesInCommit: Readonly<Record<string, string>>, failures: string[],
+) {
+  const summary = boundedComment({
+    head: [`**proxy-fleet rejected ${head.slice(0, 12)}**: nothing was rolled out; the running config stays as it was.`, ""],
+    items: errors.map((e) => `- \`${e.file}:${e.line}:${e.column}\` **${e.rule}**: ${e.message}`),
+    whereTheRestIs: "the full list is in the Config Rejected event and the rollout log.",
+  });
+  await commentSafely(repo, failures, parent, head, summary);
+  const locatable = errors.filter((e) => {
+    const content = filesInCommit[e.file];
+    return content !== undefined && e.line >= 1 && e.line <= lineCount(content);
+  });
+  for (const e of locatable.slice(0, MAX_LOCATED_COMMENTS)) {
+    await commentSafely(repo, failures, parent, head, clip(`proxy-fleet: **${e.rule}**: ${e.message}`, ITEM_LIMIT), { filePath: e.file, filePosition: e.line });
   }
 }
 
@@ -139,5 +175,9 @@ function acceptedComment(head: string, actions: readonly ServiceAction[], deploy
       case "not-deployed": return "no ECS service in this stage";
     }
   };
-  return [`**proxy-fleet accepted ${head.slice(0, 12)}**`, "", ...actions.map((a) => `- ${a.service}: ${describe(a)}`)].join("\n");
+  return boundedComment({
+    head: [`**proxy-fleet accepted ${head.slice(0, 12)}**`, ""],
+    items: actions.map((a) => `- ${a.service}: ${describe(a)}`),
+    whereTheRestIs: "every service is in the rollout log, every deployment in the Config Accepted event.",
+  });
 }

@@ -1,8 +1,9 @@
 // Rollout watch: ECS tells how a deployment ended. A failed one (the circuit breaker rolled it back) pins
 // its bundle version as failed, so the rollout loop never retries it by itself; the next commit with a
 // different bundle proceeds normally. A completed one is reported on its commit.
+import { clip, ITEM_LIMIT } from "./limits.ts";
 import type { Publisher, Repository, RolloutStateStore } from "./ports.ts";
-import { stateKey } from "./run.ts";
+import { commentSafely, stateKey } from "./run.ts";
 
 export interface WatchPorts {
   readonly repository: Repository;
@@ -20,8 +21,8 @@ export interface DeploymentEvent {
 export type WatchOutcome =
   | { readonly kind: "unknown-deployment"; readonly deploymentId: string }
   | { readonly kind: "ignored"; readonly eventName: string }
-  | { readonly kind: "failed"; readonly service: string; readonly hash: string; readonly commit: string }
-  | { readonly kind: "completed"; readonly service: string; readonly hash: string; readonly commit: string };
+  | { readonly kind: "failed"; readonly service: string; readonly hash: string; readonly commit: string; readonly commentFailures?: readonly string[] }
+  | { readonly kind: "completed"; readonly service: string; readonly hash: string; readonly commit: string; readonly commentFailures?: readonly string[] };
 
 const MAX_CONFLICT_RETRIES = 5;
 
@@ -36,10 +37,13 @@ export async function watchDeployment(event: DeploymentEvent, ports: WatchPorts)
     if (!entry) return { kind: "unknown-deployment", deploymentId: event.deploymentId };
     const [service, deployed] = entry;
     const parent = await ports.repository.parentOf(deployed.commit);
+    // A refused comment is reported, never fatal: the pin and the event must not depend on it.
+    const commentFailures: string[] = [];
+    const reported = () => (commentFailures.length > 0 ? { commentFailures } : {});
     if (event.eventName === "SERVICE_DEPLOYMENT_COMPLETED") {
-      await ports.repository.comment(parent, deployed.commit,
+      await commentSafely(ports.repository, commentFailures, parent, deployed.commit,
         `proxy-fleet: **${service}** is running ${deployed.hash.slice(0, 19)} (deployment ${event.deploymentId} completed).`);
-      return { kind: "completed", service, hash: deployed.hash, commit: deployed.commit };
+      return { kind: "completed", service, hash: deployed.hash, commit: deployed.commit, ...reported() };
     }
 
     const services = { ...state.services };
@@ -50,12 +54,12 @@ export async function watchDeployment(event: DeploymentEvent, ports: WatchPorts)
       if (attempt >= MAX_CONFLICT_RETRIES) throw new Error("rollout state kept changing under the watch");
       continue;
     }
-    await ports.repository.comment(parent, deployed.commit, [
+    await commentSafely(ports.repository, commentFailures, parent, deployed.commit, [
       `**proxy-fleet: the deployment of ${service} failed and ECS rolled it back.**`,
       "",
       `- version ${deployed.hash} is pinned as failed and will not be retried automatically`,
       `- ${service} keeps running ${deployed.previous ? deployed.previous.hash.slice(0, 19) : "its previous task definition"}`,
-      `- reason: ${event.reason ?? "not given"}`,
+      `- reason: ${clip(event.reason ?? "not given", ITEM_LIMIT)}`,
       "",
       "Push a fix: the next commit that changes this service rolls out normally.",
     ].join("\n"));
@@ -63,6 +67,6 @@ export async function watchDeployment(event: DeploymentEvent, ports: WatchPorts)
       repository: ports.repository.name, branch: ports.branch, service, hash: deployed.hash, commit: deployed.commit,
       deploymentId: event.deploymentId, reason: event.reason,
     });
-    return { kind: "failed", service, hash: deployed.hash, commit: deployed.commit };
+    return { kind: "failed", service, hash: deployed.hash, commit: deployed.commit, ...reported() };
   }
 }

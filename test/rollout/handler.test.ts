@@ -3,8 +3,9 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Context } from "aws-lambda";
-import { PostCommentForComparedCommitCommand } from "@aws-sdk/client-codecommit";
+import { CommentContentSizeLimitExceededException, PostCommentForComparedCommitCommand } from "@aws-sdk/client-codecommit";
 import { RegisterTaskDefinitionCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import "aws-sdk-client-mock-vitest/extend";
@@ -57,13 +58,15 @@ async function bundleHash(files: Record<string, string>, service: string) {
 const ecsWrites = () => ecs.client.commandCalls(RegisterTaskDefinitionCommand).length + ecs.client.commandCalls(UpdateServiceCommand).length;
 const s3Writes = () => aws.s3.commandCalls(PutObjectCommand).length;
 
+const ECS_SERVICES = JSON.stringify({
+  router: { cluster: "proxy-fleet", service: "router", container: "proxy" },
+  egress: { cluster: "proxy-fleet", service: "egress", container: "proxy" },
+});
+
 beforeAll(() => {
   Object.assign(process.env, {
     CONFIG_REPOSITORY: REPOSITORY, CONFIG_BRANCH: "main", CONFIG_BUCKET: "config", STATE_TABLE: "state",
-    ECS_SERVICES: JSON.stringify({
-      router: { cluster: "proxy-fleet", service: "router", container: "proxy" },
-      egress: { cluster: "proxy-fleet", service: "egress", container: "proxy" },
-    }),
+    ECS_SERVICES,
     AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test",
     POWERTOOLS_METRICS_DISABLED: "true", POWERTOOLS_LOG_LEVEL: "ERROR", POWERTOOLS_TRACE_ENABLED: "false",
   });
@@ -198,6 +201,125 @@ describe("rejected commits", () => {
   });
 });
 
+// CodeCommit API reference, PostCommentForComparedCommit: CommentContentSizeLimitExceededException ("Comments
+// are limited to 10,240 characters"), PathDoesNotExistException for a location whose file is not in the commit.
+// EventBridge user guide, "Calculating PutEvents event entry size": an entry must be under 256 KB.
+describe("CodeCommit's and EventBridge's limits", () => {
+  const COMMENT_LIMIT = 10_240;
+  const savedHead = () => (aws.items.get(`rollout#${REPOSITORY}#main|state`)?.state as { lastProcessedCommit?: string }).lastProcessedCommit;
+
+  it("500 errors: the summary fits in 10,240 characters with \"…and N more\", state is saved, Config Rejected carries all 500", async () => {
+    await firstRollout();
+    const lines = Array.from({ length: 500 }, (_, i) => `*.host-${i}.example.com`);
+    const bad = repo.commit("main", { "allowlists/egress.txt": lines.join("\n") + "\n" });
+    const summary = await rollout(await pushEvent(bad), context) as { outcome: string; errors: string[]; commentFailures?: string[] };
+    expect(summary.outcome).toBe("rejected");
+    expect(summary.errors).toHaveLength(500);
+    expect(summary.commentFailures).toBeUndefined();
+
+    const posted = repo.comments.filter((c) => c.afterCommitId === bad);
+    const summaryComment = posted.find((c) => !c.location)!;
+    expect(summaryComment.content.length).toBeLessThanOrEqual(COMMENT_LIMIT);
+    const shown = summaryComment.content.split("\n").filter((l) => l.startsWith("- `allowlists/egress.txt:")).length;
+    expect(shown).toBeGreaterThan(0);
+    expect(summaryComment.content).toContain(`…and ${500 - shown} more: the full list is in the Config Rejected event and the rollout log.`);
+    // Located comments are capped; each names a line that exists.
+    expect(posted.filter((c) => c.location)).toHaveLength(20);
+
+    const event = aws.published.at(-1)!;
+    expect(event.detailType).toBe("Config Rejected");
+    expect((event.detail as { errors: string[] }).errors).toHaveLength(500);
+    expect(savedHead()).toBe(bad);
+    // Saved: the same head again is up to date, nothing more is posted.
+    repo.client.resetHistory();
+    expect(await rollout(await pushEvent(bad), context)).toEqual({ outcome: "up-to-date", commit: bad });
+    expect(repo.client).not.toHaveReceivedCommand(PostCommentForComparedCommitCommand);
+  });
+
+  it("errors too many for one EventBridge entry: the event carries as many as fit and says how many were left out", async () => {
+    await firstRollout();
+    // Long names make each error large: 4,000 of them are far beyond 256 KB.
+    const label = "a".repeat(60);
+    const lines = Array.from({ length: 4000 }, (_, i) => `*.${label}.${label}.h${i}.example.com`);
+    const bad = repo.commit("main", { "allowlists/egress.txt": lines.join("\n") + "\n" });
+    expect(await rollout(await pushEvent(bad), context)).toMatchObject({ outcome: "rejected" });
+    const call = aws.events.commandCalls(PutEventsCommand).at(-1)!;
+    const entry = call.args[0].input.Entries![0]!;
+    expect(Buffer.byteLength(entry.Detail!) + Buffer.byteLength(entry.Source!) + Buffer.byteLength(entry.DetailType!)).toBeLessThan(256 * 1024);
+    const detail = JSON.parse(entry.Detail!) as { errors: string[]; errorsTotal: number; errorsOmitted: number };
+    expect(detail.errorsTotal).toBe(4000);
+    expect(detail.errors.length + detail.errorsOmitted).toBe(4000);
+    expect(detail.errors[0]).toContain("allowlists/egress.txt:1:");
+    expect(savedHead()).toBe(bad);
+  });
+
+  it("a deleted fleet.yaml is a clear rejection, summarized without a located comment, and the run succeeds", async () => {
+    await firstRollout();
+    const bad = repo.commit("main", { "fleet.yaml": null });
+    const summary = await rollout(await pushEvent(bad), context);
+    expect(summary).toEqual({
+      outcome: "rejected", commit: bad, errors: ["fleet.yaml:1 missing-file: fleet.yaml was not found at the repository root"],
+    });
+    const posted = repo.comments.filter((c) => c.afterCommitId === bad);
+    expect(posted).toHaveLength(1);
+    expect(posted[0]!.location).toBeUndefined();
+    expect(posted[0]!.content).toContain("`fleet.yaml:1:1` **missing-file**: fleet.yaml was not found at the repository root");
+    expect(aws.published.at(-1)).toMatchObject({ detailType: "Config Rejected", detail: { commit: bad } });
+    expect(savedHead()).toBe(bad);
+  });
+
+  it("CodeCommit refusing every comment with its own exception: the commit is still accepted, saved and announced", async () => {
+    repo.refuseComments = new CommentContentSizeLimitExceededException({
+      message: "The comment is too large. Comments are limited to 10,240 characters.", $metadata: { httpStatusCode: 400 },
+    });
+    const { commit, summary } = await firstRollout();
+    expect(summary).toMatchObject({
+      outcome: "accepted", commit,
+      commentFailures: ["CommentContentSizeLimitExceededException: The comment is too large. Comments are limited to 10,240 characters."],
+    });
+    expect(repo.comments).toHaveLength(0);
+    expect(aws.published.map((e) => e.detailType)).toEqual(["Config Accepted"]);
+    expect(savedHead()).toBe(commit);
+  });
+
+  it("CodeCommit refusing comments on a rejected commit: Config Rejected is still published and the state saved", async () => {
+    await firstRollout();
+    repo.refuseComments = new CommentContentSizeLimitExceededException({ message: "The comment is too large.", $metadata: {} });
+    const bad = repo.commit("main", { "allowlists/egress.txt": "*\n" });
+    const summary = await rollout(await pushEvent(bad), context) as { outcome: string; commentFailures: string[] };
+    expect(summary.outcome).toBe("rejected");
+    expect(summary.commentFailures).toEqual([
+      "CommentContentSizeLimitExceededException: The comment is too large.",
+      "CommentContentSizeLimitExceededException on allowlists/egress.txt:1: The comment is too large.",
+    ]);
+    expect(aws.published.at(-1)).toMatchObject({ detailType: "Config Rejected", detail: { commit: bad } });
+    expect(savedHead()).toBe(bad);
+  });
+
+  it("80 deployed services: the accepted comment fits in 10,240 characters and ends with \"…and N more\"", async () => {
+    const services = Array.from({ length: 80 }, (_, i) => `router-with-a-rather-long-name-${String(i).padStart(3, "0")}`);
+    process.env.ECS_SERVICES = JSON.stringify(Object.fromEntries(services.map((s) => [s, { cluster: "proxy-fleet", service: s, container: "proxy" }])));
+    try {
+      for (const s of services) ecs.addService("proxy-fleet", s, "proxy");
+      const fleet = ["version: 1", "services:", ...services.flatMap((s, i) => [
+        `  ${s}:`, "    kind: haproxy", `    listeners: [{ name: pg, port: ${5000 + i}, backends: [{ host: 10.1.0.5, port: 5432 }] }]`,
+      ])].join("\n") + "\n";
+      const commit = repo.commit("main", { "fleet.yaml": fleet });
+      const summary = await rollout(await pushEvent(commit), context) as { outcome: string; deployments: unknown[] };
+      expect(summary.outcome).toBe("accepted");
+      expect(summary.deployments).toHaveLength(80);
+      const comment = repo.comments.find((c) => c.afterCommitId === commit)!.content;
+      expect(comment.length).toBeLessThanOrEqual(COMMENT_LIMIT);
+      const shown = comment.split("\n").filter((l) => l.startsWith("- router-")).length;
+      expect(shown).toBeLessThan(80);
+      expect(comment).toContain(`…and ${80 - shown} more: every service is in the rollout log, every deployment in the Config Accepted event.`);
+      expect((aws.published.at(-1)!.detail as { deployments: unknown[] }).deployments).toHaveLength(80);
+    } finally {
+      process.env.ECS_SERVICES = ECS_SERVICES;
+    }
+  });
+});
+
 describe("events that do not concern the tracked branch", () => {
   for (const [what, overrides] of [
     ["another branch", { referenceName: "feature", referenceFullName: "refs/heads/feature" }],
@@ -239,6 +361,18 @@ describe("rollout watch", () => {
     // ...and the next commit that changes egress rolls out normally.
     const fix = repo.commit("main", { "allowlists/egress.txt": "api.example.com\nfixed.example.com\n" });
     expect(await rollout(await pushEvent(fix), context)).toMatchObject({ services: { egress: "deploy" } });
+  });
+
+  it("a comment CodeCommit refuses does not lose the pin or the Config Rollout Failed event", async () => {
+    await firstRollout();
+    const change = repo.commit("main", { "allowlists/egress.txt": "api.example.com\nbroken.example.com\n" });
+    const accepted = await rollout(await pushEvent(change), context) as { deployments: Array<{ service: string; deploymentId: string }> };
+    const deploymentId = accepted.deployments.find((d) => d.service === "egress")!.deploymentId;
+    repo.refuseComments = new CommentContentSizeLimitExceededException({ message: "The comment is too large.", $metadata: {} });
+    const outcome = await watch(await deploymentEvent("failed", deploymentId), context);
+    expect(outcome).toMatchObject({ kind: "failed", service: "egress", commentFailures: ["CommentContentSizeLimitExceededException: The comment is too large."] });
+    expect(aws.published.at(-1)).toMatchObject({ detailType: "Config Rollout Failed", detail: { service: "egress", deploymentId } });
+    expect(await watch(await deploymentEvent("failed", deploymentId), context)).toEqual({ kind: "unknown-deployment", deploymentId });
   });
 
   it("reports a completed deployment on its commit", async () => {

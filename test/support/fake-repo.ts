@@ -1,8 +1,8 @@
 // A CodeCommit repository and an ECS cluster in memory, behind aws-sdk-client-mock, answering the
 // commands the rollout loops send with the services' documented behaviour.
 import {
-  CodeCommitClient, FileDoesNotExistException, GetBranchCommand, GetCommitCommand, GetDifferencesCommand, GetFileCommand,
-  PostCommentForComparedCommitCommand,
+  CodeCommitClient, CommentContentSizeLimitExceededException, FileDoesNotExistException, GetBranchCommand, GetCommitCommand,
+  GetDifferencesCommand, GetFileCommand, InvalidFilePositionException, PathDoesNotExistException, PostCommentForComparedCommitCommand,
 } from "@aws-sdk/client-codecommit";
 import {
   DescribeServicesCommand, DescribeTaskDefinitionCommand, ECSClient, RegisterTaskDefinitionCommand, UpdateServiceCommand,
@@ -23,6 +23,8 @@ export class FakeRepository {
   readonly commits = new Map<string, { parent?: string; files: Record<string, string> }>();
   readonly branches = new Map<string, string>();
   readonly comments: Comment[] = [];
+  /** When set, every comment is refused with this error (after the documented checks). */
+  refuseComments: Error | undefined;
   private readonly tokens = new Set<string>();
   readonly name: string;
 
@@ -56,6 +58,21 @@ export class FakeRepository {
     });
     this.client.on(PostCommentForComparedCommitCommand).callsFake((input) => {
       if (input.clientRequestToken && this.tokens.has(input.clientRequestToken)) return {}; // idempotent retry
+      // CodeCommit API reference, PostCommentForComparedCommit errors: CommentContentSizeLimitExceededException
+      // ("Comments are limited to 10,240 characters"), PathDoesNotExistException, InvalidFilePositionException
+      // ("Make sure that the line number exists in the version of the file you want to comment on").
+      if (input.content.length > 10_240) {
+        throw new CommentContentSizeLimitExceededException({ message: "The comment is too large. Comments are limited to 10,240 characters.", $metadata: {} });
+      }
+      if (input.location?.filePath !== undefined) {
+        const content = this.commits.get(input.afterCommitId)?.files[input.location.filePath];
+        if (content === undefined) throw new PathDoesNotExistException({ message: "The specified path does not exist.", $metadata: {} });
+        const lines = content.endsWith("\n") ? content.split("\n").length - 1 : content.split("\n").length;
+        if (input.location.filePosition < 1 || input.location.filePosition > lines) {
+          throw new InvalidFilePositionException({ message: "The position is not valid.", $metadata: {} });
+        }
+      }
+      if (this.refuseComments) throw this.refuseComments;
       if (input.clientRequestToken) this.tokens.add(input.clientRequestToken);
       this.comments.push({
         afterCommitId: input.afterCommitId, beforeCommitId: input.beforeCommitId, content: input.content,
