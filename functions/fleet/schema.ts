@@ -1,9 +1,10 @@
 // The fleet.yaml schema. Every string that reaches a rendered file is constrained here to a safe alphabet,
 // so no value can carry a newline, a quote, a brace or a directive separator into a daemon's config.
 import { z } from "zod";
-import { DURATION_PATTERN } from "./duration.ts";
-import { DH_GROUPS, ENCRYPTION, INTEGRITY } from "./algorithms.ts";
-import { isDnsName, isIpAddress, normalizeDnsName, parseCidr } from "./net.ts";
+import { DURATION_PATTERN, durationMs } from "./duration.ts";
+import { DH_GROUPS, ENCRYPTION, INTEGRITY, UNAVAILABLE_ALGORITHMS } from "./algorithms.ts";
+import { describeValue } from "./messages.ts";
+import { hasZoneId, isDnsName, isIPv6, isIpAddress, normalizeDnsName, parseCidr } from "./net.ts";
 
 function withRule<T extends z.ZodType>(schema: T, rule: string, check: (value: z.output<T>) => string | undefined) {
   return schema.superRefine((value, ctx) => {
@@ -25,12 +26,31 @@ export const PortRange = withRule(
     if (typeof value === "number") return undefined;
     const [low, high] = value.split("-").map(Number) as [number, number];
     if (low < 1 || high > 65535) return `port range ${value} is outside 1-65535`;
-    if (low >= high) return `port range ${value} must go from low to high`;
+    // "443-443" is one port written as a range: allowed, as iptables and Squid take it.
+    if (low > high) return `port range ${value} must go from low to high`;
     return undefined;
   },
 );
 
-export const Duration = z.string().regex(DURATION_PATTERN, "must be a duration such as 500ms, 30s, 5m, 8h or 1d");
+/**
+ * The longest timer HAProxy takes ("timer overflow ... maximum value is 2147483647 ms or ~24.8 days"); NGINX
+ * keeps milliseconds in 32 bits and silently wraps longer values, and Node's setTimeout fires at once beyond it.
+ */
+export const MAX_DURATION_MS = 2_147_483_647;
+
+/** A duration; `seconds` names the daemon that counts this field in whole seconds (no "ms"). */
+export function duration(seconds?: string) {
+  return withRule(z.string().regex(DURATION_PATTERN, "must be a duration such as 500ms, 30s, 5m, 8h or 1d"), "duration", (value) => {
+    if (!DURATION_PATTERN.test(value)) return undefined;
+    const ms = durationMs(value);
+    if (ms === 0) return `${value} must be longer than zero`;
+    if (ms > MAX_DURATION_MS) return `${value} is longer than 24d (2147483647ms, about 24.8 days), the longest timer the daemons take`;
+    if (seconds && ms % 1000 !== 0) return `${value} must be whole seconds (such as ${Math.ceil(ms / 1000)}s): ${seconds} counts this in seconds`;
+    return undefined;
+  });
+}
+
+export const Duration = duration();
 
 export const Cidr = withRule(z.string(), "cidr", (value) => {
   const parsed = parseCidr(value);
@@ -42,12 +62,31 @@ export const DnsName = withRule(z.string(), "dns-name", (value) =>
 ).transform(normalizeDnsName);
 
 /** A host to connect to: an IPv4/IPv6 address or a DNS name that the DNS loop resolves. */
-export const Host = withRule(z.string(), "host", (value) =>
-  isIpAddress(value) || isDnsName(value) ? undefined : `"${value}" is neither an IP address nor a valid DNS name`,
-).transform((value) => (isIpAddress(value) ? value : normalizeDnsName(value)));
+export const Host = withRule(z.string(), "host", (value) => {
+  if (hasZoneId(value)) return zoneIdMessage(value);
+  return isIpAddress(value) || isDnsName(value) ? undefined : `"${value}" is neither an IP address nor a valid DNS name`;
+}).transform((value) => (isIpAddress(value) ? value : normalizeDnsName(value)));
 
-/** A rule endpoint: a CIDR, an address, or a DNS name. */
+function zoneIdMessage(value: string): string {
+  return `"${value}" carries a zone id (${value.slice(value.indexOf("%"))}), which none of the daemons takes: write the address alone`;
+}
+
+/** An IP address, never a name or an address with a zone id. */
+export function ipAddress(rule: string, why: string) {
+  return withRule(z.string(), rule, (value) => {
+    if (hasZoneId(value)) return zoneIdMessage(value);
+    return isIpAddress(value) ? undefined : `"${value}" must be an IP address (such as 10.0.0.2 or fd00::2)${why}`;
+  });
+}
+
+/**
+ * A rule endpoint: an IPv4 CIDR, an IPv4 address, or a DNS name (its IPv4 addresses). Rules are rendered for
+ * iptables only; ip6tables is out of scope, so an IPv6 endpoint is refused rather than silently dropped.
+ */
 export const Endpoint = withRule(z.string(), "endpoint", (value) => {
+  if (hasZoneId(value) || isIPv6(value.split("/")[0]!)) {
+    return `"${value}" is an IPv6 address: rules are rendered for iptables (IPv4) only; use an IPv4 address, CIDR or a DNS name`;
+  }
   if (value.includes("/") || isIpAddress(value)) {
     const parsed = parseCidr(value);
     return parsed.ok ? undefined : `"${value}" ${parsed.reason}`;
@@ -93,6 +132,9 @@ const NginxRoute = z.strictObject({
   /** Server name: exact, or ".example.com" / "*.example.com" for a domain and its subdomains. */
   match: withRule(z.string(), "server-name", (value) => {
     const bare = value.startsWith("*.") ? value.slice(2) : value.startsWith(".") ? value.slice(1) : value;
+    if (bare.endsWith(".") && isDnsName(bare)) {
+      return `"${value}" ends with a dot and would never match: clients send server names without it (write ${value.slice(0, -1)})`;
+    }
     return isDnsName(bare) ? undefined : `"${value}" is not a server name (example.com, .example.com or *.example.com)`;
   }).transform((value) => value.toLowerCase()),
   upstream: Target,
@@ -114,8 +156,9 @@ export const NginxService = z.strictObject({
   kind: z.literal("nginx"),
   resolver: z
     .strictObject({
-      addresses: z.array(Host).min(1).default(["169.254.169.253"]),
-      valid: Duration.default("30s"),
+      // NGINX resolves a resolver given by name only once, at start, through the system resolver: addresses only.
+      addresses: z.array(ipAddress("resolver", ": NGINX needs its resolver by address")).min(1).default(["169.254.169.253"]),
+      valid: duration("NGINX's resolver valid=").default("30s"),
       timeout: Duration.default("5s"),
       ipv6: z.boolean().default(false),
     })
@@ -142,7 +185,14 @@ export const SquidService = z.strictObject({
   allowedSources: z.array(Cidr).min(1, "names the client CIDRs allowed to use the proxy"),
   connectPorts: z.array(PortRange).min(1).default([443]),
   httpPorts: z.array(PortRange).default([]),
-  dnsNameservers: z.array(z.string().refine(isIpAddress, "must be an IP address")).default([]),
+  dnsNameservers: z.array(ipAddress("dns-server", "")).default([]),
+  /**
+   * PrivateLink consumers admitted by their VPC endpoint id (from the NLB's PROXY v2 header); a connection that
+   * came through any other endpoint is refused whatever its client address.
+   */
+  allowedEndpoints: z
+    .array(z.string().regex(/^vpce-[0-9a-f]{8,17}$/, "must be a VPC endpoint id such as vpce-0123456789abcdef0"))
+    .optional(),
 });
 
 const SsmParameter = z.strictObject({
@@ -178,10 +228,21 @@ const IkeIdentity = z
   .max(255)
   .regex(/^[A-Za-z0-9@.:=,_ /+*-]+$/, "may hold only letters, digits, spaces and @ . : = , _ / + * -");
 
+/** One of strongSwan's algorithm names; a name charon knows but cannot use here says why. */
+function algorithm<const T extends readonly [string, ...string[]]>(names: T, what: string) {
+  return z.enum(names, {
+    error: (issue) => {
+      const input = typeof issue.input === "string" ? issue.input : undefined;
+      const why = input !== undefined ? UNAVAILABLE_ALGORITHMS[input] : undefined;
+      return why ? `${input} ${why}` : `${describeValue(issue.input)} is not ${what} charon offers here: one of ${names.join(", ")}`;
+    },
+  });
+}
+
 const Proposal = z.strictObject({
-  encryption: z.array(z.enum(ENCRYPTION)).min(1).default(["aes256gcm16", "aes256"]),
-  integrity: z.array(z.enum(INTEGRITY)).min(1).default(["sha256"]),
-  dhGroups: z.array(z.enum(DH_GROUPS)).min(1).default(["modp2048"]),
+  encryption: z.array(algorithm(ENCRYPTION, "an encryption algorithm")).min(1).default(["aes256gcm16", "aes256"]),
+  integrity: z.array(algorithm(INTEGRITY, "an integrity algorithm")).min(1).default(["sha256"]),
+  dhGroups: z.array(algorithm(DH_GROUPS, "a DH group")).min(1).default(["modp2048"]),
 });
 
 export const StrongswanConnection = z.strictObject({
@@ -190,20 +251,34 @@ export const StrongswanConnection = z.strictObject({
   psk: SecretReference,
   local: z
     .strictObject({ id: IkeIdentity.optional(), subnets: z.array(Cidr).min(1) }),
-  remote: z.strictObject({
-    address: z.string().refine(isIpAddress, "must be an IP address"),
-    id: IkeIdentity.optional(),
-    subnets: z.array(Cidr).min(1),
-  }),
-  ike: Proposal.extend({ lifetime: Duration.default("8h") }).default({
+  remote: z
+    .strictObject({
+      /** The peer; `addresses` lists several (primary, secondary), tried in order. */
+      address: ipAddress("schema", "").optional(),
+      addresses: z.array(ipAddress("schema", "")).min(1).optional(),
+      id: IkeIdentity.optional(),
+      subnets: z.array(Cidr).min(1),
+    })
+    .superRefine((remote, ctx) => {
+      if ((remote.address === undefined) === (remote.addresses === undefined)) {
+        ctx.addIssue({ code: "custom", params: { rule: "remote-address" },
+          message: "names the peer with address (one IP address) or addresses (a list, primary first), exactly one of the two" });
+      }
+    })
+    .transform(({ address, addresses, ...rest }) => {
+      const all = addresses ?? (address === undefined ? [] : [address]);
+      // `address` stays the first peer for readers that know only one.
+      return { ...rest, address: all[0]!, addresses: all };
+    }),
+  ike: Proposal.extend({ lifetime: duration("strongSwan").default("8h") }).default({
     encryption: ["aes256gcm16", "aes256"], integrity: ["sha256"], dhGroups: ["modp2048"], lifetime: "8h",
   }),
-  esp: Proposal.extend({ lifetime: Duration.default("1h") }).default({
+  esp: Proposal.extend({ lifetime: duration("strongSwan").default("1h") }).default({
     encryption: ["aes256gcm16", "aes256"], integrity: ["sha256"], dhGroups: ["modp2048"], lifetime: "1h",
   }),
   /** start: bring the tunnel up now; trap: on first matching packet; none: wait for the peer. */
   startAction: z.enum(["start", "trap", "none"]).default("start"),
-  dpdDelay: Duration.default("30s"),
+  dpdDelay: duration("strongSwan").default("30s"),
   /** Force UDP encapsulation of ESP (NAT-T) even without NAT in the path. */
   forceUdpEncapsulation: z.boolean().default(false),
 });
