@@ -8,7 +8,7 @@ import { FakeEc2 } from "../test/support/fake-ec2.ts";
 import { peakRssMiB, report } from "./measure.ts";
 
 Object.assign(process.env, {
-  STATE_TABLE: "state", AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "bench", AWS_SECRET_ACCESS_KEY: "bench",
+  STATE_TABLE: "state", PROXY_FLEET_STAGE: "test", AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "bench", AWS_SECRET_ACCESS_KEY: "bench",
   POWERTOOLS_METRICS_DISABLED: "true", POWERTOOLS_LOG_LEVEL: "ERROR", POWERTOOLS_TRACE_ENABLED: "false",
 });
 const event = JSON.parse(await readFile(new URL("../events/ec2-instance-launch-lifecycle-action.json", import.meta.url), "utf8"));

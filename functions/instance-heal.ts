@@ -2,36 +2,52 @@
 // Elastic IP before it enters service; a dying one gives its ENI back early.
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { healClients } from "./aws/ec2.ts";
-import { requireEnv, createClients } from "./aws/clients.ts";
+import { requireEnv } from "./aws/clients.ts";
 import { leaseStore } from "./aws/state-table.ts";
 import { HealEvent } from "./heal/events.ts";
-import { DEFAULT_POLICY, healLaunch, healTermination, type HealPolicy, type HealPorts } from "./heal/heal.ts";
+import {
+  DEFAULT_POLICY, HEAL_TIMEOUT_SECONDS, healLaunch, healTermination, healWorstCaseMs, type HealPolicy, type HealPorts,
+} from "./heal/heal.ts";
 import { eventHandler, once, powertools } from "./lambda.ts";
 
 const tools = powertools("instance-heal");
 const { logger, metrics, instrument } = tools;
 
-const ports = once((): HealPorts => ({
-  ...healClients(instrument),
-  leases: leaseStore(instrument(createClients().dynamo), requireEnv("STATE_TABLE")),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-  now: () => Date.now(),
-}));
-
-/** HEAL_MAX_ATTEMPTS and HEAL_BACKOFF_MS tune the retries; the lifecycle hook's heartbeat timeout bounds them anyway. */
-function policy(): HealPolicy {
+const ports = once((): HealPorts => {
+  const { ec2, autoScaling, dynamo } = healClients(requireEnv("PROXY_FLEET_STAGE"), instrument);
   return {
+    ec2, autoScaling,
+    leases: leaseStore(dynamo, requireEnv("STATE_TABLE")),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: () => Date.now(),
+  };
+});
+
+/**
+ * HEAL_MAX_ATTEMPTS and HEAL_BACKOFF_MS tune the retries, within the budget the stack sized the Lambda timeout
+ * and the hook's heartbeat timeout for (HEAL_TIMEOUT_SECONDS): a setting beyond it is refused, loudly.
+ */
+function policy(): HealPolicy {
+  const tuned = {
     ...DEFAULT_POLICY,
     ...(process.env.HEAL_MAX_ATTEMPTS ? { maxAttempts: Number(process.env.HEAL_MAX_ATTEMPTS) } : {}),
     ...(process.env.HEAL_BACKOFF_MS ? { backoffMs: Number(process.env.HEAL_BACKOFF_MS) } : {}),
   };
+  const worstMs = healWorstCaseMs(tuned);
+  if (Number.isInteger(tuned.maxAttempts) && tuned.maxAttempts >= 1 && worstMs <= HEAL_TIMEOUT_SECONDS * 1000) return tuned;
+  logger.error("HEAL_MAX_ATTEMPTS / HEAL_BACKOFF_MS exceed the heal budget; using the defaults", { tuned, worstMs, budgetMs: HEAL_TIMEOUT_SECONDS * 1000 });
+  return DEFAULT_POLICY;
 }
+
+/** Events about instances that are gone or belong to no proxy-fleet service of this stage: normal, but counted. */
+const countNotOurs = () => metrics.addMetric("NotOurs", MetricUnit.Count, 1);
 
 export const handler = eventHandler(tools, HealEvent, async (event) => {
   if (event["detail-type"] === "EC2 Instance State-change Notification") {
     const { "instance-id": instanceId, state } = event.detail;
     if (state !== "shutting-down" && state !== "terminated") return { kind: "ignored", state };
     const outcome = await healTermination(instanceId, ports());
+    if (outcome.kind === "not-ours") countNotOurs();
     logger.info("instance leaving", { instanceId, state, ...outcome });
     return outcome;
   }
@@ -50,6 +66,10 @@ export const handler = eventHandler(tools, HealEvent, async (event) => {
     case "abandoned":
       metrics.addMetric("HealFailures", MetricUnit.Count, 1);
       logger.error("launch abandoned", { instanceId: hook.instanceId, reason: outcome.reason, attempts: outcome.attempts });
+      break;
+    case "not-ours":
+      countNotOurs();
+      logger.info("not ours: nothing to heal", { instanceId: hook.instanceId, ...outcome });
       break;
     default:
       logger.info("nothing to heal", { instanceId: hook.instanceId, ...outcome });

@@ -7,7 +7,16 @@ import {
   DescribeNetworkInterfacesCommand, DetachNetworkInterfaceCommand, EC2Client, ModifyNetworkInterfaceAttributeCommand,
   waitUntilNetworkInterfaceAvailable, type NetworkInterface,
 } from "@aws-sdk/client-ec2";
-import { SERVICE_TAG, type AutoScalingApi, type Ec2Api, type PersistentEni } from "../heal/ports.ts";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { CALL_LIMITS } from "../heal/heal.ts";
+import { SERVICE_TAG, STAGE_TAG, type AutoScalingApi, type Ec2Api, type PersistentEni } from "../heal/ports.ts";
+
+/**
+ * DescribeInstances with an id EC2 does not know fails with this code rather than returning nothing:
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html (InvalidInstanceID.NotFound).
+ */
+export const INSTANCE_NOT_FOUND = "InvalidInstanceID.NotFound";
 
 function toEni(ni: NetworkInterface): PersistentEni {
   return {
@@ -20,29 +29,38 @@ function toEni(ni: NetworkInterface): PersistentEni {
   };
 }
 
-export function ec2Api(client: EC2Client): Ec2Api {
+/** Only this stage's persistent ENIs and Elastic IPs are ever looked up, so only they are ever changed. */
+export function ec2Api(client: EC2Client, stage: string): Ec2Api {
+  const ofStage = { Name: `tag:${STAGE_TAG}`, Values: [stage] };
   return {
     async describeInstance(id) {
-      const { Reservations = [] } = await client.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+      let Reservations;
+      try {
+        ({ Reservations = [] } = await client.send(new DescribeInstancesCommand({ InstanceIds: [id] })));
+      } catch (error) {
+        if ((error as { name?: string }).name === INSTANCE_NOT_FOUND) return undefined;
+        throw error;
+      }
       const instance = Reservations[0]?.Instances?.[0];
       if (!instance) return undefined;
-      const service = instance.Tags?.find((t) => t.Key === SERVICE_TAG)?.Value;
+      const tag = (key: string) => instance.Tags?.find((t) => t.Key === key)?.Value;
+      const service = tag(STAGE_TAG) === stage ? tag(SERVICE_TAG) : undefined;
       return { id, availabilityZone: instance.Placement!.AvailabilityZone!, ...(service ? { service } : {}) };
     },
     async findEni(service, availabilityZone) {
       const { NetworkInterfaces = [] } = await client.send(new DescribeNetworkInterfacesCommand({
-        Filters: [{ Name: `tag:${SERVICE_TAG}`, Values: [service] }, { Name: "availability-zone", Values: [availabilityZone] }],
+        Filters: [{ Name: `tag:${SERVICE_TAG}`, Values: [service] }, ofStage, { Name: "availability-zone", Values: [availabilityZone] }],
       }));
       return NetworkInterfaces[0] ? toEni(NetworkInterfaces[0]) : undefined;
     },
     async findEniOf(instanceId) {
       const { NetworkInterfaces = [] } = await client.send(new DescribeNetworkInterfacesCommand({
-        Filters: [{ Name: "attachment.instance-id", Values: [instanceId] }, { Name: "tag-key", Values: [SERVICE_TAG] }],
+        Filters: [{ Name: "attachment.instance-id", Values: [instanceId] }, { Name: "tag-key", Values: [SERVICE_TAG] }, ofStage],
       }));
       return NetworkInterfaces[0] ? toEni(NetworkInterfaces[0]) : undefined;
     },
     async findElasticIp(service) {
-      const { Addresses = [] } = await client.send(new DescribeAddressesCommand({ Filters: [{ Name: `tag:${SERVICE_TAG}`, Values: [service] }] }));
+      const { Addresses = [] } = await client.send(new DescribeAddressesCommand({ Filters: [{ Name: `tag:${SERVICE_TAG}`, Values: [service] }, ofStage] }));
       const address = Addresses[0];
       return address?.AllocationId
         ? { allocationId: address.AllocationId, ...(address.NetworkInterfaceId ? { networkInterfaceId: address.NetworkInterfaceId } : {}) }
@@ -92,7 +110,13 @@ export function autoScalingApi(client: AutoScalingClient): AutoScalingApi {
   };
 }
 
-export function healClients(instrument: <T>(client: T) => T = (c) => c) {
-  const common = { retryMode: "adaptive", maxAttempts: 4 } as const;
-  return { ec2: ec2Api(instrument(new EC2Client(common))), autoScaling: autoScalingApi(instrument(new AutoScalingClient(common))) };
+/** The heal loop's clients, each call bounded by CALL_LIMITS so the loop's worst case (healWorstCaseMs) holds. */
+export function healClients(stage: string, instrument: <T>(client: T) => T = (c) => c) {
+  const { connectionTimeoutMs, requestTimeoutMs, maxAttempts } = CALL_LIMITS;
+  const bounded = { retryMode: "standard", maxAttempts, requestHandler: { connectionTimeout: connectionTimeoutMs, requestTimeout: requestTimeoutMs } } as const;
+  return {
+    ec2: ec2Api(instrument(new EC2Client(bounded)), stage),
+    autoScaling: autoScalingApi(instrument(new AutoScalingClient(bounded))),
+    dynamo: instrument(DynamoDBDocumentClient.from(new DynamoDBClient(bounded), { marshallOptions: { removeUndefinedValues: true } })),
+  };
 }

@@ -21,7 +21,48 @@ export interface HealPolicy {
   readonly detachWaitSeconds: number;
 }
 
-export const DEFAULT_POLICY: HealPolicy = { maxAttempts: 6, backoffMs: 2_000, detachWaitSeconds: 60 };
+export const DEFAULT_POLICY: HealPolicy = { maxAttempts: 3, backoffMs: 2_000, detachWaitSeconds: 45 };
+
+/**
+ * How long one EC2 / Auto Scaling / DynamoDB call may take at most: the adapters configure their clients with
+ * these limits (standard retry mode, so no client-side rate limiter adds waits).
+ */
+export const CALL_LIMITS = { connectionTimeoutMs: 1_000, requestTimeoutMs: 3_000, maxAttempts: 3 } as const;
+
+/** One call's worst case: every try times out, plus the SDK's standard backoff (≤ 2^n × 100 ms between tries). */
+export const CALL_WORST_CASE_MS =
+  CALL_LIMITS.maxAttempts * (CALL_LIMITS.connectionTimeoutMs + CALL_LIMITS.requestTimeoutMs)
+  + Array.from({ length: CALL_LIMITS.maxAttempts - 1 }, (_, i) => 2 ** (i + 1) * 100).reduce((a, b) => a + b, 0);
+
+/** Calls made once per launch event: describe, observe, lease, observe again, complete/abandon, release. */
+const FIXED_CALLS = 6;
+/** Calls in one attempt at most: detach, the waiter's last poll, attach, associate, modify. */
+const CALLS_PER_ATTEMPT = 5;
+/** Calls between two attempts: the heartbeat, and observing EC2 again. */
+const CALLS_BETWEEN_ATTEMPTS = 2;
+
+/**
+ * The longest one launch event can keep the heal Lambda busy: every call at its worst, every attempt failing
+ * after waiting the whole detach budget, every backoff slept. The stack sizes the Lambda timeout, the lease
+ * and the lifecycle hook's heartbeat timeout from it.
+ */
+export function healWorstCaseMs(policy: HealPolicy = DEFAULT_POLICY): number {
+  let between = 0;
+  for (let attempt = 1; attempt < policy.maxAttempts; attempt++) between += CALLS_BETWEEN_ATTEMPTS * CALL_WORST_CASE_MS + policy.backoffMs * 2 ** (attempt - 1);
+  return FIXED_CALLS * CALL_WORST_CASE_MS
+    + policy.maxAttempts * (CALLS_PER_ATTEMPT * CALL_WORST_CASE_MS + policy.detachWaitSeconds * 1000)
+    + between;
+}
+
+/** What the stack gives the heal Lambda: its worst case plus a minute for a cold start and logging. */
+export const HEAL_TIMEOUT_SECONDS = Math.ceil(healWorstCaseMs() / 1000) + 60;
+
+/**
+ * The launch hook's heartbeat timeout: the instance may have to wait for a whole worst-case heal, plus the time
+ * EventBridge and Lambda's async queue take to deliver the event (a throttled first try is retried).
+ */
+export const EVENT_DELIVERY_ALLOWANCE_SECONDS = 120;
+export const LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS = HEAL_TIMEOUT_SECONDS + EVENT_DELIVERY_ALLOWANCE_SECONDS;
 
 export type LaunchOutcome =
   | { readonly kind: "not-ours"; readonly reason: string }
@@ -30,12 +71,14 @@ export type LaunchOutcome =
   | { readonly kind: "continued"; readonly actions: readonly HealAction[]; readonly attempts: number; readonly attachedAfterMs: number }
   | { readonly kind: "abandoned"; readonly reason: string; readonly attempts: number };
 
-const LEASE_MS = 10 * 60_000;
+/** A lease outlives any run that holds it, so it never expires under a live holder. */
+const LEASE_MS = HEAL_TIMEOUT_SECONDS * 1000;
 
 export async function healLaunch(hook: LifecycleHook, eventTime: number, ports: HealPorts, policy: HealPolicy = DEFAULT_POLICY): Promise<LaunchOutcome> {
   const instance = await ports.ec2.describeInstance(hook.instanceId);
   const service = instance?.service;
-  if (!instance || !service) return { kind: "not-ours", reason: `instance ${hook.instanceId} has no proxy-fleet:service tag` };
+  if (!instance) return { kind: "not-ours", reason: `instance ${hook.instanceId} does not exist (a late or replayed event)` };
+  if (!service) return { kind: "not-ours", reason: `instance ${hook.instanceId} is not a proxy-fleet instance of this stage` };
 
   /** What EC2 and Auto Scaling say now, and what that leaves to do. */
   const observe = async () => {
@@ -92,12 +135,14 @@ export async function healLaunch(hook: LifecycleHook, eventTime: number, ports: 
 }
 
 export type TerminationOutcome =
-  | { readonly kind: "not-ours" | "nothing-attached" }
+  | { readonly kind: "not-ours"; readonly reason: string }
+  | { readonly kind: "nothing-attached" }
   | { readonly kind: "detached"; readonly eniId: string };
 
 export async function healTermination(instanceId: string, ports: HealPorts): Promise<TerminationOutcome> {
   const instance = await ports.ec2.describeInstance(instanceId);
-  if (!instance?.service) return { kind: "not-ours" };
+  if (!instance) return { kind: "not-ours", reason: `instance ${instanceId} does not exist (a late or replayed event)` };
+  if (!instance.service) return { kind: "not-ours", reason: `instance ${instanceId} is not a proxy-fleet instance of this stage` };
   const eni = await ports.ec2.findEniOf(instanceId);
   if (!eni?.attachment) return { kind: "nothing-attached" };
   await ports.ec2.detachEni(eni.attachment.id);

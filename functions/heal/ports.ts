@@ -1,9 +1,12 @@
 // What the instance-heal loop needs from EC2 and Auto Scaling; functions/aws/ implements it.
 export const SERVICE_TAG = "proxy-fleet:service";
+/** Every persistent ENI, Elastic IP and proxy instance also names its stage: one stage never touches another's. */
+export const STAGE_TAG = "proxy-fleet:stage";
 
 export interface Instance {
   readonly id: string;
   readonly availabilityZone: string;
+  /** Set only for an instance tagged with a proxy-fleet service of this loop's own stage. */
   readonly service?: string;
 }
 
@@ -20,6 +23,7 @@ export interface ElasticIp {
 }
 
 export interface Ec2Api {
+  /** undefined when EC2 does not know the instance (any more). */
   describeInstance(id: string): Promise<Instance | undefined>;
   /** The service's persistent ENI in one availability zone (by tag). */
   findEni(service: string, availabilityZone: string): Promise<PersistentEni | undefined>;

@@ -8,6 +8,7 @@ import {
   AssociateAddressCommand, AttachNetworkInterfaceCommand, DescribeNetworkInterfacesCommand, DetachNetworkInterfaceCommand,
   ModifyNetworkInterfaceAttributeCommand,
 } from "@aws-sdk/client-ec2";
+import { DescribeInstancesCommand } from "@aws-sdk/client-ec2";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import "aws-sdk-client-mock-vitest/extend";
 import { FakeAws } from "../support/fake-aws.ts";
@@ -34,9 +35,9 @@ const writes = () => [
 
 beforeAll(() => {
   Object.assign(process.env, {
-    STATE_TABLE: "state", AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test",
+    STATE_TABLE: "state", PROXY_FLEET_STAGE: "test", AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test",
     POWERTOOLS_METRICS_DISABLED: "true", POWERTOOLS_LOG_LEVEL: "ERROR", POWERTOOLS_TRACE_ENABLED: "false",
-    HEAL_BACKOFF_MS: "1", HEAL_MAX_ATTEMPTS: "4",
+    HEAL_BACKOFF_MS: "1", HEAL_MAX_ATTEMPTS: "3",
   });
 });
 
@@ -60,7 +61,10 @@ describe("launch lifecycle action", () => {
   it("clean launch: attaches the AZ's ENI at device 1, associates the EIP, disables the source/dest check, continues", async () => {
     expect(await handler(await launch(), context)).toMatchObject({ kind: "continued", attempts: 1 });
     expect(ec2.ec2).toHaveReceivedCommandWith(DescribeNetworkInterfacesCommand, {
-      Filters: [{ Name: "tag:proxy-fleet:service", Values: ["datacenter-vpn"] }, { Name: "availability-zone", Values: ["us-east-1a"] }],
+      Filters: [
+        { Name: "tag:proxy-fleet:service", Values: ["datacenter-vpn"] }, { Name: "tag:proxy-fleet:stage", Values: ["test"] },
+        { Name: "availability-zone", Values: ["us-east-1a"] },
+      ],
     });
     expect(ec2.ec2).toHaveReceivedCommandWith(AttachNetworkInterfaceCommand, { NetworkInterfaceId: ENI, InstanceId: NEW, DeviceIndex: 1 });
     expect(ec2.ec2).toHaveReceivedCommandWith(AssociateAddressCommand, { AllocationId: "eipalloc-0a1b2c3d4e5f60718", NetworkInterfaceId: ENI, AllowReassociation: true });
@@ -114,12 +118,12 @@ describe("launch lifecycle action", () => {
     const spies = [process.stdout, process.stderr].map((s) => vi.spyOn(s, "write").mockImplementation((c) => (lines.push(String(c)), true)));
     const outcome = await handler(await launch(), context);
     spies.forEach((s) => s.mockRestore());
-    expect(outcome).toMatchObject({ kind: "abandoned", attempts: 4 });
-    expect(ec2.ec2).toHaveReceivedCommandTimes(AttachNetworkInterfaceCommand, 4);
-    expect(ec2.asg).toHaveReceivedCommandTimes(RecordLifecycleActionHeartbeatCommand, 3);
+    expect(outcome).toMatchObject({ kind: "abandoned", attempts: 3 });
+    expect(ec2.ec2).toHaveReceivedCommandTimes(AttachNetworkInterfaceCommand, 3);
+    expect(ec2.asg).toHaveReceivedCommandTimes(RecordLifecycleActionHeartbeatCommand, 2);
     expect(ec2.asg).toHaveReceivedCommandWith(CompleteLifecycleActionCommand, { ...HOOK, LifecycleActionResult: "ABANDON" });
     const logged = lines.map((l) => { try { return JSON.parse(l); } catch { return {}; } }).find((l) => l.message === "launch abandoned");
-    expect(logged.reason).toMatch(new RegExp(`could not attach ${ENI} to ${NEW} after 4 attempts: RequestLimitExceeded`));
+    expect(logged.reason).toMatch(new RegExp(`could not attach ${ENI} to ${NEW} after 3 attempts: RequestLimitExceeded`));
     expect([...aws.items.keys()].filter((k) => k.startsWith("lease#"))).toEqual([]); // the lease was released
   });
 
@@ -144,10 +148,77 @@ describe("instance state change", () => {
 
   it("ignores instances that are not proxy-fleet's, and states other than shutting-down/terminated", async () => {
     ec2.instances.set(OLD, { az: "us-east-1a", lifecycle: "Terminating" });
-    expect(await handler(await terminated(), context)).toEqual({ kind: "not-ours" });
+    expect(await handler(await terminated(), context)).toMatchObject({ kind: "not-ours" });
     const running = await terminated();
     running.detail.state = "running";
     expect(await handler(running, context)).toEqual({ kind: "ignored", state: "running" });
     expect(writes()).toBe(0);
+  });
+});
+
+/** Captures the handler's JSON log lines and EMF metric names while `run` runs. */
+async function logged<T>(run: () => Promise<T>): Promise<{ result: T; lines: Record<string, unknown>[] }> {
+  const raw: string[] = [];
+  const spies = [process.stdout, process.stderr].map((s) => vi.spyOn(s, "write").mockImplementation((c) => (raw.push(String(c)), true)));
+  try {
+    const result = await run();
+    return { result, lines: raw.flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } }) };
+  } finally {
+    spies.forEach((s) => s.mockRestore());
+  }
+}
+
+// EC2 answers DescribeInstances for an id it does not know with the error code InvalidInstanceID.NotFound, not an
+// empty reservation list (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html). A late or
+// replayed event names such an instance: that is "not ours", never a failure to retry.
+describe("events about instances EC2 no longer knows", () => {
+  it("a replayed launch event for an unknown instance ends in not-ours: logged, counted, no throw, one call, no write", async () => {
+    ec2.instances.delete(NEW);
+    const event = await launch();
+    Object.assign(process.env, { POWERTOOLS_METRICS_DISABLED: "false", POWERTOOLS_LOG_LEVEL: "INFO" }); // read at load: load again
+    vi.resetModules();
+    try {
+      const counting = (await import("../../functions/instance-heal.ts")).handler as unknown as Handler;
+      const { result, lines } = await logged(() => counting(event, context));
+      expect(result).toMatchObject({ kind: "not-ours", reason: expect.stringContaining(`${NEW} does not exist`) });
+      expect(lines.some((l) => l.message === "not ours: nothing to heal")).toBe(true);
+      expect(lines.some((l) => JSON.stringify(l).includes('"NotOurs"'))).toBe(true);
+    } finally {
+      Object.assign(process.env, { POWERTOOLS_METRICS_DISABLED: "true", POWERTOOLS_LOG_LEVEL: "ERROR" });
+    }
+    expect(ec2.ec2).toHaveReceivedCommandTimes(DescribeInstancesCommand, 1); // a 400 is not retried
+    expect(writes()).toBe(0);
+  });
+
+  it("a late termination event for an unknown instance ends in not-ours with no write", async () => {
+    ec2.instances.delete(OLD);
+    expect(await handler(await terminated(), context)).toMatchObject({ kind: "not-ours", reason: expect.stringContaining(`${OLD} does not exist`) });
+    expect(ec2.ec2).toHaveReceivedCommandTimes(DescribeInstancesCommand, 1);
+    expect(writes()).toBe(0);
+  });
+});
+
+describe("stage isolation", () => {
+  it("an instance of another stage is not ours, even with the same service name", async () => {
+    ec2.instances.set(NEW, { az: "us-east-1a", service: "datacenter-vpn", stage: "prod", lifecycle: "Pending:Wait" });
+    expect(await handler(await launch(), context)).toMatchObject({ kind: "not-ours" });
+    expect(writes()).toBe(0);
+  });
+
+  it("another stage's ENI and EIP of the same service in the same AZ are never looked up or touched", async () => {
+    ec2.enis.clear();
+    ec2.addEni("eni-0prod000000000000", "datacenter-vpn", "us-east-1a", OLD, "prod");
+    ec2.addEni(ENI, "datacenter-vpn", "us-east-1a");
+    ec2.addresses.set("eipalloc-0prod", { service: "datacenter-vpn", stage: "prod", eniId: "eni-0prod000000000000" });
+    expect(await handler(await launch(), context)).toMatchObject({ kind: "continued" });
+    expect(ec2.ec2).toHaveReceivedCommandWith(DescribeNetworkInterfacesCommand, {
+      Filters: [
+        { Name: "tag:proxy-fleet:service", Values: ["datacenter-vpn"] }, { Name: "tag:proxy-fleet:stage", Values: ["test"] },
+        { Name: "availability-zone", Values: ["us-east-1a"] },
+      ],
+    });
+    expect(ec2.enis.get("eni-0prod000000000000")!.attachment?.instanceId).toBe(OLD);
+    expect(ec2.addresses.get("eipalloc-0prod")!.eniId).toBe("eni-0prod000000000000");
+    expect(ec2.ec2).not.toHaveReceivedCommand(DetachNetworkInterfaceCommand);
   });
 });

@@ -5,40 +5,57 @@ import {
 } from "@aws-sdk/client-auto-scaling";
 import {
   AssociateAddressCommand, AttachNetworkInterfaceCommand, DescribeAddressesCommand, DescribeInstancesCommand,
-  DescribeNetworkInterfacesCommand, DetachNetworkInterfaceCommand, EC2Client, ModifyNetworkInterfaceAttributeCommand,
+  DescribeNetworkInterfacesCommand, DetachNetworkInterfaceCommand, EC2Client, EC2ServiceException, ModifyNetworkInterfaceAttributeCommand,
 } from "@aws-sdk/client-ec2";
 import { mockClient } from "aws-sdk-client-mock";
 
 export const WRITES = [AttachNetworkInterfaceCommand, DetachNetworkInterfaceCommand, AssociateAddressCommand, ModifyNetworkInterfaceAttributeCommand];
 export const HOOK_WRITES = [CompleteLifecycleActionCommand, RecordLifecycleActionHeartbeatCommand];
 
-interface Eni { id: string; az: string; service: string; sdc: boolean; attachment?: { id: string; instanceId: string }; detachingPolls: number }
+interface Eni { id: string; az: string; service: string; stage: string; sdc: boolean; attachment?: { id: string; instanceId: string }; detachingPolls: number }
 
 export class FakeEc2 {
   readonly ec2 = mockClient(EC2Client);
   readonly asg = mockClient(AutoScalingClient);
-  readonly instances = new Map<string, { az: string; service?: string; lifecycle: string }>();
+  readonly instances = new Map<string, { az: string; service?: string; stage?: string; lifecycle: string }>();
   readonly enis = new Map<string, Eni>();
-  readonly addresses = new Map<string, { service: string; eniId?: string }>();
+  readonly addresses = new Map<string, { service: string; stage?: string; eniId?: string }>();
   /** How many AttachNetworkInterface calls fail with throttling before one succeeds (Infinity: all). */
   attachThrottles = 0;
   /** Latency added to every call, as a far-away API would have. */
   latencyMs = 0;
   private counter = 0;
 
-  constructor() {
-    this.ec2.on(DescribeInstancesCommand).callsFake(async (input) => (await this.delay(), {
-      Reservations: input.InstanceIds.flatMap((id: string) => {
-        const i = this.instances.get(id);
-        return i ? [{ Instances: [{ InstanceId: id, Placement: { AvailabilityZone: i.az }, Tags: i.service ? [{ Key: "proxy-fleet:service", Value: i.service }] : [] }] }] : [];
-      }),
-    }));
+  /** The stage every instance, ENI and address is tagged with unless it says otherwise. */
+  readonly stage: string;
+
+  constructor(stage = "test") {
+    this.stage = stage;
+    this.ec2.on(DescribeInstancesCommand).callsFake(async (input) => {
+      await this.delay();
+      const unknown = input.InstanceIds.filter((id: string) => !this.instances.has(id));
+      // EC2 answers unknown ids with an error, not an empty list (the exception shape the SDK builds from it).
+      if (unknown.length > 0) {
+        throw new EC2ServiceException({
+          name: "InvalidInstanceID.NotFound", $fault: "client", $metadata: { httpStatusCode: 400 },
+          message: `The instance ID '${unknown.join(", ")}' does not exist`,
+        });
+      }
+      return {
+        Reservations: input.InstanceIds.map((id: string) => {
+          const i = this.instances.get(id)!;
+          const tags = i.service ? [{ Key: "proxy-fleet:service", Value: i.service }, { Key: "proxy-fleet:stage", Value: i.stage ?? this.stage }] : [];
+          return { Instances: [{ InstanceId: id, Placement: { AvailabilityZone: i.az }, Tags: tags }] };
+        }),
+      };
+    });
     this.ec2.on(DescribeNetworkInterfacesCommand).callsFake(async (input) => {
       await this.delay();
       const filter = (name: string) => input.Filters?.find((f: { Name: string }) => f.Name === name)?.Values?.[0];
       let list = [...this.enis.values()];
       if (input.NetworkInterfaceIds) list = list.filter((e) => input.NetworkInterfaceIds.includes(e.id));
       if (filter("tag:proxy-fleet:service")) list = list.filter((e) => e.service === filter("tag:proxy-fleet:service"));
+      if (filter("tag:proxy-fleet:stage")) list = list.filter((e) => e.stage === filter("tag:proxy-fleet:stage"));
       if (filter("availability-zone")) list = list.filter((e) => e.az === filter("availability-zone"));
       if (filter("attachment.instance-id")) list = list.filter((e) => e.attachment?.instanceId === filter("attachment.instance-id"));
       return { NetworkInterfaces: list.map((e) => this.describe(e)) };
@@ -65,7 +82,8 @@ export class FakeEc2 {
       return { AttachmentId: eni.attachment.id };
     });
     this.ec2.on(DescribeAddressesCommand).callsFake(async (input) => (await this.delay(), {
-      Addresses: [...this.addresses].filter(([, a]) => a.service === input.Filters[0].Values[0])
+      Addresses: [...this.addresses]
+        .filter(([, a]) => a.service === input.Filters[0].Values[0] && (a.stage ?? this.stage) === input.Filters.find((f: { Name: string }) => f.Name === "tag:proxy-fleet:stage")?.Values[0])
         .map(([allocationId, a]) => ({ AllocationId: allocationId, ...(a.eniId ? { NetworkInterfaceId: a.eniId, AssociationId: "eipassoc-1" } : {}) })),
     }));
     this.ec2.on(AssociateAddressCommand).callsFake(async (input) => {
@@ -106,8 +124,8 @@ export class FakeEc2 {
     };
   }
 
-  addEni(id: string, service: string, az: string, attachedTo?: string) {
-    this.enis.set(id, { id, az, service, sdc: true, detachingPolls: 0, ...(attachedTo ? { attachment: { id: `eni-attach-old-${id}`, instanceId: attachedTo } } : {}) });
+  addEni(id: string, service: string, az: string, attachedTo?: string, stage = this.stage) {
+    this.enis.set(id, { id, az, service, stage, sdc: true, detachingPolls: 0, ...(attachedTo ? { attachment: { id: `eni-attach-old-${id}`, instanceId: attachedTo } } : {}) });
   }
 
   restore() {
