@@ -1,5 +1,6 @@
 // What a renderer needs besides the model: where the files will live and what DNS resolved to.
 // Renderers are pure: the same model and context give byte-identical files.
+import { parseCidr } from "../fleet/net.ts";
 
 /** Hostname → its current addresses, as the DNS loop last accepted them. */
 export type ResolvedTargets = Readonly<Record<string, readonly string[]>>;
@@ -17,6 +18,25 @@ export interface RenderContext {
   readonly logDir?: string;
   /** Squid only: a hosts file to consult before DNS (tests point names at loopback with it). */
   readonly squidHostsFile?: string;
+  /**
+   * The load balancer's subnets, when the deployment puts one in front (PROXY_FLEET_PROXY_PROTOCOL_FROM): every
+   * HAProxy, NGINX and Squid listener then requires a PROXY protocol v2 header, accepts it only from these
+   * senders and judges the client by the address in it. Undefined: no PROXY protocol unless the config asks.
+   */
+  readonly proxyProtocolFrom?: readonly string[];
+}
+
+/** The environment variable the stacks set to the NLB's subnets; the agent reads it into the render context. */
+export const PROXY_PROTOCOL_ENV = "PROXY_FLEET_PROXY_PROTOCOL_FROM";
+
+/** Parses PROXY_FLEET_PROXY_PROTOCOL_FROM ("10.0.0.0/24,10.0.1.0/24"); unset or blank gives undefined. */
+export function parseProxyProtocolFrom(value: string | undefined): string[] | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  return value.split(",").map((entry) => {
+    const parsed = parseCidr(entry.trim());
+    if (!parsed.ok) throw new Error(`${PROXY_PROTOCOL_ENV}: "${entry.trim()}" ${parsed.reason}`);
+    return parsed.cidr.text;
+  });
 }
 
 export const CONTAINER_CONTEXT: RenderContext = {

@@ -129,6 +129,7 @@ describe("squid", () => {
     const access = conf.split("\n").filter((l) => l.startsWith("http_access"));
     expect(access).toEqual([
       "http_access deny !allowed_sources",
+      "http_access deny forbidden_destinations",
       "http_access deny CONNECT !connect_ports",
       "http_access allow CONNECT allowed_domains",
       "http_access allow !CONNECT http_ports allowed_domains",

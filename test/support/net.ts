@@ -115,19 +115,31 @@ export function namedHttpServer(name: string, host = "127.0.0.1", port = 0): Pro
   );
 }
 
-/** PROXY protocol v2 header for a TCP/IPv4 connection, as an NLB sends it. */
-export function proxyV2Header(source: string, sourcePort: number, destination: string, destinationPort: number): Buffer {
+/** PROXY protocol v2 header for a TCP/IPv4 connection, as an NLB sends it, with optional TLVs after the addresses. */
+export function proxyV2Header(source: string, sourcePort: number, destination: string, destinationPort: number, tlvs: Buffer = Buffer.alloc(0)): Buffer {
   const signature = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
   const header = Buffer.alloc(16 + 12);
   signature.copy(header, 0);
   header[12] = 0x21; // version 2, PROXY command
   header[13] = 0x11; // TCP over IPv4
-  header.writeUInt16BE(12, 14);
+  header.writeUInt16BE(12 + tlvs.length, 14);
   source.split(".").forEach((octet, i) => (header[16 + i] = Number(octet)));
   destination.split(".").forEach((octet, i) => (header[20 + i] = Number(octet)));
   header.writeUInt16BE(sourcePort, 24);
   header.writeUInt16BE(destinationPort, 26);
-  return header;
+  return Buffer.concat([header, tlvs]);
+}
+
+/**
+ * The TLV a PrivateLink NLB adds: type 0xEA (PP2_TYPE_AWS), its value a subtype byte 0x01
+ * (PP2_SUBTYPE_AWS_VPCE_ID) followed by the consumer's VPC endpoint id in US-ASCII.
+ */
+export function awsVpceTlv(endpointId: string): Buffer {
+  const value = Buffer.concat([Buffer.from([0x01]), Buffer.from(endpointId, "ascii")]);
+  const tlv = Buffer.alloc(3);
+  tlv[0] = 0xea;
+  tlv.writeUInt16BE(value.length, 1);
+  return Buffer.concat([tlv, value]);
 }
 
 /** Opens a TCP connection, optionally sends a PROXY v2 header, and resolves with the connected socket. */
