@@ -15,7 +15,6 @@ const ports = once(() => dnsSyncPorts(schedule, instrument));
 
 export const handler = eventHandler(tools, DnsSyncEvent, async (event) => {
   const report = await syncDns(requestFor(event), ports(), { now: Date.now() });
-  await ports().publishHeld(report);
   recordMetrics(report);
   const summary = summarize(report);
   logger.info("dns sync finished", { ...summary });
@@ -44,6 +43,7 @@ function recordMetrics(report: SyncReport): void {
   count("TargetsRegistered", registered);
   count("TargetsDeregistered", deregistered);
   count("RemovalsHeld", report.looked.reduce((n, r) => n + r.held.length, 0));
+  count("RemovalsHeldAnnounced", report.looked.filter((r) => r.announced).length);
   count("TargetsSkipped", report.targetGroups.reduce((n, g) => n + g.skipped.length, 0));
   count("Drift", registered + deregistered + report.documents.length);
   count("StateConflicts", report.stateConflicts);

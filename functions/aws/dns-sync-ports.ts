@@ -5,14 +5,15 @@
 import { durationMs } from "../fleet/duration.ts";
 import { createDnsClient } from "../dns/resolve.ts";
 import type { LookupSchedule } from "../dns/ports.ts";
-import type { SyncPorts, SyncReport } from "../dns/sync.ts";
+import type { SyncPorts } from "../dns/sync.ts";
+import { fitEventDetail } from "../rollout/limits.ts";
 import { createClients, requireEnv } from "./clients.ts";
 import { acceptedConfig, documentStore } from "./config-bucket.ts";
 import { eventPublisher } from "./events.ts";
 import { dnsStateStore, leaseStore, ownershipStore } from "./state-table.ts";
 import { targetGroupApi } from "./target-groups.ts";
 
-export type DnsSyncPorts = SyncPorts & { publishHeld(report: SyncReport): Promise<void> };
+export type DnsSyncPorts = SyncPorts;
 
 /** `instrument` lets the handler hand each SDK client to the tracer. */
 export function dnsSyncPorts(schedule: LookupSchedule, instrument: <T>(client: T) => T = (c) => c): DnsSyncPorts {
@@ -31,9 +32,9 @@ export function dnsSyncPorts(schedule: LookupSchedule, instrument: <T>(client: T
     documents: documentStore(s3, bucket),
     leases: leaseStore(dynamo, table),
     schedule,
-    async publishHeld(report) {
-      const held = report.looked.filter((r) => r.held.length > 0).map((r) => ({ record: r.record, held: r.held }));
-      if (held.length > 0) await events.publish("DNS Removal Held", { commit: report.commit, held });
+    async announceHeld(commit, held) {
+      // Within EventBridge's 256 KB entry limit, however many names are held at once.
+      await events.publish("DNS Removal Held", fitEventDetail({ commit, held }, "held"));
     },
   };
 }

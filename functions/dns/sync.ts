@@ -27,6 +27,12 @@ export interface SyncPorts {
   readonly documents: DocumentStore;
   readonly leases: LeaseStore;
   readonly schedule: LookupSchedule;
+  /**
+   * Announces removals that started being held (or whose held set changed) — "DNS Removal Held" in AWS.
+   * Each is recorded as announced only after this returns, so a failed announcement is retried by the
+   * next run, and a removal that stays held is never announced twice.
+   */
+  readonly announceHeld?: (commit: string, held: ReadonlyArray<{ record: string; held: readonly string[] }>) => Promise<void>;
 }
 
 export interface SyncOptions {
@@ -49,6 +55,8 @@ export interface RecordReport {
   readonly added: readonly string[];
   readonly removed: readonly string[];
   readonly held: readonly string[];
+  /** The held set is newly held: announced by this run. */
+  readonly announced: boolean;
 }
 
 export interface SyncReport {
@@ -103,7 +111,13 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
       added: result.step.added,
       removed: result.step.removed,
       held: result.step.held,
+      announced: result.step.announce && !options.dryRun && ports.announceHeld !== undefined,
     });
+  }
+  const announcements = looked.filter((r) => r.announced).map((r) => ({ record: r.record, held: r.held }));
+  if (announcements.length > 0) {
+    await ports.announceHeld!(snapshot.commit, announcements);
+    for (const a of announcements) stateConflicts += await recordAnnounced(a.record, a.held, states, ports.state);
   }
 
   const addressesOf = (family: 4 | 6) => (name: string) => Object.keys(states.get(recordId({ name, family }))?.value.addresses ?? {});
@@ -150,6 +164,22 @@ async function trackAndSave(
     if (await store.save(id, step.state, current.version)) {
       states.set(id, { value: step.state, version: current.version + 1 });
       return { step, conflicts };
+    }
+    if (conflicts >= MAX_CONFLICT_RETRIES) throw new Error(`DNS state for ${id} kept changing under this run`);
+    const fresh = await store.load([id]);
+    states.set(id, fresh.get(id) ?? { value: EMPTY_RECORD, version: 0 });
+  }
+}
+
+/** Records a held set as announced (a conditional write; on a conflict, re-read and record it on the fresh state). */
+async function recordAnnounced(id: string, held: readonly string[], states: Map<string, Versioned<RecordState>>, store: DnsStateStore): Promise<number> {
+  for (let conflicts = 0; ; conflicts++) {
+    const current = states.get(id) ?? { value: EMPTY_RECORD, version: 0 };
+    if (current.value.heldAnnounced?.join() === held.join()) return conflicts;
+    const next: RecordState = { ...current.value, heldAnnounced: [...held] };
+    if (await store.save(id, next, current.version)) {
+      states.set(id, { value: next, version: current.version + 1 });
+      return conflicts;
     }
     if (conflicts >= MAX_CONFLICT_RETRIES) throw new Error(`DNS state for ${id} kept changing under this run`);
     const fresh = await store.load([id]);

@@ -7,6 +7,8 @@
 //   failure            —                           untouched                      last known good
 //
 // A removal that would take more than maxShrinkRatio of the list at once is held (and reported) instead.
+// A held removal is announced once: the state remembers the held set last announced, so a run that holds
+// the same set again changes nothing (no write, no event); a different held set is announced anew.
 import { isDeepStrictEqual } from "node:util";
 import type { Observation } from "./resolve.ts";
 
@@ -19,6 +21,8 @@ export interface AddressState {
 
 export interface RecordState {
   readonly addresses: Readonly<Record<string, AddressState>>;
+  /** The held removal last announced ("DNS Removal Held"), while it stays held. */
+  readonly heldAnnounced?: readonly string[];
 }
 
 export interface TrackerPolicy {
@@ -40,6 +44,8 @@ export interface Step {
   readonly removed: readonly string[];
   /** Removals the shrink guard held back this time. */
   readonly held: readonly string[];
+  /** The held set is new (or differs from the one announced): announce it, then record it in heldAnnounced. */
+  readonly announce: boolean;
   /** True when the lookup failed and the last known good list was kept. */
   readonly keptLastKnownGood: boolean;
   /** When to look again. */
@@ -53,7 +59,9 @@ export function track(previous: RecordState | undefined, observation: Observatio
   const current = Object.keys(before.addresses).sort();
 
   if (observation.kind === "failure") {
-    return { state: before, changed: false, targets: current, added: [], removed: [], held: [], keptLastKnownGood: true, nextLookupInMs: policy.minTtlMs };
+    return {
+      state: before, changed: false, targets: current, added: [], removed: [], held: [], announce: false, keptLastKnownGood: true, nextLookupInMs: policy.minTtlMs,
+    };
   }
 
   const seen = new Set(observation.kind === "answer" ? observation.addresses : []);
@@ -67,6 +75,12 @@ export function track(previous: RecordState | undefined, observation: Observatio
   for (const address of current) {
     if (seen.has(address)) continue;
     const state = before.addresses[address]!;
+    // Already due (and so held): counting further misses would change nothing but the stored state.
+    if (state.missed >= policy.removeAfterMisses) {
+      next[address] = state;
+      due.push(address);
+      continue;
+    }
     const counts = state.lastMissAt === undefined || now - state.lastMissAt >= policy.missIntervalMs;
     const missed = counts ? state.missed + 1 : state.missed;
     next[address] = counts ? { missed, lastMissAt: now } : state;
@@ -80,7 +94,10 @@ export function track(previous: RecordState | undefined, observation: Observatio
   const removed = held.length > 0 ? [] : due;
   for (const address of removed) delete next[address];
 
-  const state: RecordState = { addresses: Object.fromEntries(Object.entries(next).sort(([a], [b]) => (a < b ? -1 : 1))) };
+  held.sort();
+  // What was announced stays recorded while something is held; the announcement itself is recorded by the caller.
+  const heldAnnounced = held.length > 0 && before.heldAnnounced ? { heldAnnounced: before.heldAnnounced } : {};
+  const state: RecordState = { addresses: Object.fromEntries(Object.entries(next).sort(([a], [b]) => (a < b ? -1 : 1))), ...heldAnnounced };
   const ttlMs = observation.kind === "answer" ? observation.ttlSeconds * 1000 : policy.minTtlMs;
   return {
     state,
@@ -88,7 +105,8 @@ export function track(previous: RecordState | undefined, observation: Observatio
     targets: Object.keys(state.addresses),
     added: added.sort(),
     removed: removed.sort(),
-    held: held.sort(),
+    held,
+    announce: held.length > 0 && held.join() !== (before.heldAnnounced ?? []).join(),
     keptLastKnownGood: false,
     nextLookupInMs: Math.min(policy.maxTtlMs, Math.max(policy.minTtlMs, ttlMs)),
   };

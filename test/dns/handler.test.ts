@@ -169,6 +169,44 @@ describe("writes", () => {
     expect(aws.registered(ARN)).toEqual(["10.50.0.11:5432", "10.50.0.12:5432", "10.50.0.20:5432"]);
     expect(aws.published).toEqual([{ detailType: "DNS Removal Held", detail: { commit: "abc123", held: [{ record: "db1.corp.test/A", held: ["10.50.0.11", "10.50.0.12"] }] } }]);
   });
+
+  // The loop's rule (docs/design.md): a no-change run makes zero write calls — a removal that stays held is news once.
+  it("announces a held removal once, not on every run while it stays held, and a run that changes nothing writes nothing", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      await handler(await scheduled(), context);
+      server.set("db1.corp.test", "nxdomain");
+      for (let i = 0; i < 6; i++) {
+        vi.setSystemTime(Date.now() + 61_000);
+        aws.resetHistory();
+        await handler(await route53("db1.corp.test."), context);
+        // Runs 1-2 count misses, run 3 holds and announces, runs 4-6 change nothing.
+        if (i >= 3) expect(aws.writes()).toEqual({});
+      }
+      expect(aws.published.filter((e) => e.detailType === "DNS Removal Held")).toHaveLength(1);
+      expect(aws.registered(ARN)).toEqual(["10.50.0.11:5432", "10.50.0.12:5432", "10.50.0.20:5432"]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a DNS Removal Held that EventBridge refuses is announced by the next run", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      await handler(await scheduled(), context);
+      server.set("db1.corp.test", "nxdomain");
+      aws.refuseEvents = 1;
+      const outcomes: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        vi.setSystemTime(Date.now() + 61_000);
+        outcomes.push(await handler(await route53("db1.corp.test."), context).then(() => "ok", (e: Error) => e.name));
+      }
+      expect(outcomes).toEqual(["ok", "ok", "Error", "ok"]);
+      expect(aws.published.filter((e) => e.detailType === "DNS Removal Held")).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe("robustness", () => {

@@ -41,6 +41,25 @@ describe("tracker", () => {
     expect(track(undefined, { ...answer("a"), ttlSeconds: 86_400 }, policy, 0).nextLookupInMs).toBe(3_600_000);
   });
 
+  it("announces a held removal once: the same held set again is no change; a different held set is announced anew", () => {
+    let step = track(undefined, answer("a", "b", "c", "d", "e", "f"), policy, 0);
+    for (let i = 1; i <= 3; i++) step = track(step.state, answer("a"), policy, i * 60_000);
+    expect(step).toMatchObject({ held: ["b", "c", "d", "e", "f"], announce: true });
+    // The caller records the announcement; from then on the same hold changes nothing at all.
+    const announced = { ...step.state, heldAnnounced: step.held };
+    for (let i = 4; i <= 6; i++) {
+      step = track(announced, answer("a"), policy, i * 60_000);
+      expect(step).toMatchObject({ held: ["b", "c", "d", "e", "f"], announce: false, changed: false, state: announced });
+    }
+    // b comes back: what is held changes, and that is announced.
+    step = track(announced, answer("a", "b"), policy, 7 * 60_000);
+    expect(step).toMatchObject({ held: ["c", "d", "e", "f"], announce: true });
+    // Once nothing is held any more, the record of the announcement goes too.
+    step = track(step.state, answer("a", "b", "c", "d", "e", "f"), policy, 8 * 60_000);
+    expect(step.held).toEqual([]);
+    expect(step.state.heldAnnounced).toBeUndefined();
+  });
+
   it("reports no change when an answer repeats", () => {
     const first = track(undefined, answer("a"), policy, 0);
     expect(track(first.state, answer("a"), policy, 60_000).changed).toBe(false);

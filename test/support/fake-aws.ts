@@ -25,6 +25,8 @@ export class FakeAws {
   /** Targets sent to RegisterTargets while already registered. */
   readonly duplicateRegistrations: string[] = [];
   faultRate = 0;
+  /** The next this many PutEvents calls report every entry as failed. */
+  refuseEvents = 0;
   /** Largest random delay per call, so concurrent runs interleave. */
   jitterMs = 0;
   faultsInjected = 0;
@@ -101,6 +103,11 @@ export class FakeAws {
       return {};
     }));
     this.events.on(PutEventsCommand).callsFake((input) => this.call(() => {
+      // PutEvents reports a failed entry in the response (FailedEntryCount, ErrorCode), not as an error.
+      if (this.refuseEvents > 0) {
+        this.refuseEvents--;
+        return { FailedEntryCount: input.Entries.length, Entries: input.Entries.map(() => ({ ErrorCode: "InternalFailure", ErrorMessage: "Internal failure" })) };
+      }
       for (const e of input.Entries) this.published.push({ detailType: e.DetailType, detail: JSON.parse(e.Detail) });
       return { FailedEntryCount: 0, Entries: [{ EventId: "e1" }] };
     }));
