@@ -38,13 +38,21 @@ export function renderHaproxy(service: Haproxy, ctx: RenderContext): Record<stri
   return files;
 }
 
+/**
+ * Behind the NLB (ctx.proxyProtocolFrom) every bind requires a PROXY header. HAProxy's "tcp-request connection"
+ * rules still see the sender (the NLB), so they admit only its subnets; "tcp-request session" rules run after
+ * the header is read and see the real client, so the allowlist moves there.
+ */
 function frontend(listener: Listener, ctx: RenderContext, sourcesPath: string | undefined): string[] {
+  const senders = ctx.proxyProtocolFrom;
+  const bind = ctx.listenAddress ? hostPort(ctx.listenAddress, listener.port) : `:${listener.port}`;
   return [
     `frontend ${listener.name}`,
-    `    bind ${ctx.listenAddress ? hostPort(ctx.listenAddress, listener.port) : `:${listener.port}`}`,
+    `    bind ${bind}${senders ? " accept-proxy" : ""}`,
     ...(listener.maxConnections ? [`    maxconn ${listener.maxConnections}`] : []),
     `    timeout client ${time(listener.timeouts.client)}`,
-    ...(sourcesPath ? [`    tcp-request connection reject unless { src -f ${sourcesPath} }`] : []),
+    ...(senders ? [`    tcp-request connection reject unless { src ${senders.join(" ")} }`] : []),
+    ...(sourcesPath ? [`    tcp-request ${senders ? "session" : "connection"} reject unless { src -f ${sourcesPath} }`] : []),
     `    default_backend ${listener.name}`,
   ];
 }

@@ -29,9 +29,25 @@ export function renderNginx(service: Nginx, ctx: RenderContext): Record<string, 
   return { "nginx.conf": lines.join("\n") + "\n" };
 }
 
+/**
+ * Who may send PROXY protocol: the deployment's load balancer subnets when it has one (the NLB's subnets are
+ * known to the stack, not to the config's author), else the config's own `proxyProtocol` setting.
+ */
+function proxySenders(service: Nginx, ctx: RenderContext): readonly string[] | undefined {
+  if (ctx.proxyProtocolFrom) return ctx.proxyProtocolFrom;
+  return service.proxyProtocol?.enabled ? service.proxyProtocol.trustedCidrs : undefined;
+}
+
+/** 1 for a connection whose sender (the peer before realip) is not a trusted PROXY protocol sender. */
+const UNTRUSTED = "$pf_untrusted_sender";
+
+function untrustedSenderGeo(senders: readonly string[]): string[] {
+  return [`geo $realip_remote_addr ${UNTRUSTED} {`, "    default 1;", ...senders.map((c) => `    ${c} 0;`), "}"];
+}
+
 function listen(ctx: RenderContext, port: number, service: Nginx): string {
   const address = ctx.listenAddress ? hostPort(ctx.listenAddress, port) : String(port);
-  return `listen ${address}${service.proxyProtocol?.enabled ? " proxy_protocol" : ""};`;
+  return `listen ${address}${proxySenders(service, ctx) ? " proxy_protocol" : ""};`;
 }
 
 function resolver(service: Nginx): string[] {
@@ -43,9 +59,9 @@ function resolver(service: Nginx): string[] {
 }
 
 /** Deny entries first, then allow entries; with an allow list, everything else is denied. */
-function accessRules(service: Nginx): string[] {
+function accessRules(service: Nginx, ctx: RenderContext): string[] {
   return [
-    ...(service.proxyProtocol?.enabled ? service.proxyProtocol.trustedCidrs.map((c) => `set_real_ip_from ${c};`) : []),
+    ...(proxySenders(service, ctx) ?? []).map((c) => `set_real_ip_from ${c};`),
     ...service.access.deny.map((c) => `deny ${c};`),
     ...service.access.allow.map((c) => `allow ${c};`),
     ...(service.access.allow.length > 0 ? ["deny all;"] : []),
@@ -107,15 +123,20 @@ function streamBlock(service: Nginx, ctx: RenderContext): string[] {
     "}",
     ...upstreamBlocks(service.tls, ctx),
   ];
+  const senders = proxySenders(service, ctx);
+  if (senders) body.push("", ...untrustedSenderGeo(senders));
   for (const listener of service.tls) {
-    const variable = `$tls_${listener.port}_upstream`;
+    const routed = `$tls_${listener.port}_upstream`;
+    const variable = senders ? `$tls_${listener.port}_target` : routed;
     body.push(
       "",
-      ...routeMap("$ssl_preread_server_name", variable, listener.routes, listener.default ? target(listener.default, ctx) : rejectSocket, ctx),
+      ...routeMap("$ssl_preread_server_name", routed, listener.routes, listener.default ? target(listener.default, ctx) : rejectSocket, ctx),
+      // A PROXY header from anyone but the load balancer is a forged client address: such connections are closed.
+      ...(senders ? ["", `map ${UNTRUSTED} ${variable} {`, `    1 ${rejectSocket};`, `    default ${routed};`, "}"] : []),
       "",
       "server {",
       `    ${listen(ctx, listener.port, service)}`,
-      ...accessRules(service).map((line) => `    ${line}`),
+      ...accessRules(service, ctx).map((line) => `    ${line}`),
       "    ssl_preread on;",
       `    proxy_connect_timeout ${time(service.connectTimeout)};`,
       `    proxy_pass ${variable};`,
@@ -135,8 +156,15 @@ function httpBlock(service: Nginx, ctx: RenderContext): string[] {
     `scgi_temp_path ${ctx.runDir}/nginx-scgi;`,
     `access_log ${logPath(ctx, "nginx-http-access.log", "stdout")} combined;`,
     "server_tokens off;",
+    // The upstream learns the client only from NGINX: a Forwarded value with IPv6 needs quotes and brackets.
+    "map $remote_addr $pf_forwarded {",
+    '    ~: "for=\\"[$remote_addr]\\"";',
+    '    default "for=$remote_addr";',
+    "}",
     ...upstreamBlocks(service.http, ctx),
   ];
+  const senders = proxySenders(service, ctx);
+  if (senders) body.push("", ...untrustedSenderGeo(senders));
   for (const listener of service.http) {
     const variable = `$http_${listener.port}_upstream`;
     body.push(
@@ -145,8 +173,8 @@ function httpBlock(service: Nginx, ctx: RenderContext): string[] {
       "",
       "server {",
       `    ${listen(ctx, listener.port, service)}`,
-      ...(service.proxyProtocol?.enabled ? ["    real_ip_header proxy_protocol;"] : []),
-      ...accessRules(service).map((line) => `    ${line}`),
+      ...(senders ? ["    real_ip_header proxy_protocol;", `    if (${UNTRUSTED}) {`, "        return 444;", "    }"] : []),
+      ...accessRules(service, ctx).map((line) => `    ${line}`),
       "    location / {",
       `        if (${variable} = "") {`,
       "            return 421;",
@@ -155,7 +183,10 @@ function httpBlock(service: Nginx, ctx: RenderContext): string[] {
       "        proxy_http_version 1.1;",
       '        proxy_set_header Connection "";',
       "        proxy_set_header Host $host;",
-      "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+      // Whatever the client sent in these headers is replaced: the upstream sees only the address NGINX trusts.
+      "        proxy_set_header X-Forwarded-For $remote_addr;",
+      "        proxy_set_header X-Real-IP $remote_addr;",
+      "        proxy_set_header Forwarded $pf_forwarded;",
       `        proxy_pass http://${variable};`,
       "    }",
       "}",

@@ -9,7 +9,7 @@ import { renderFiles } from "../../functions/render/bundle.ts";
 import { contextWith } from "../../functions/render/context.ts";
 import { loadOrThrow, service } from "../support/fixtures.ts";
 import {
-  exchange, freePort, namedHttpServer, namedTlsServer, proxyV2Header, tlsThrough, waitForPort, type Upstream,
+  exchange, forwardedHeadersServer, freePort, namedHttpServer, namedTlsServer, proxyV2Header, tlsThrough, waitForPort, type Upstream,
 } from "../support/net.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -23,10 +23,11 @@ const from = (source: string, port: number) => proxyV2Header(source, 40000, "10.
 
 beforeAll(async () => {
   work = await tempDir("nginx");
-  const [a, b, fallback, web] = await Promise.all([
+  const [a, b, fallback, web, headers] = await Promise.all([
     namedTlsServer("upstream-a"), namedTlsServer("upstream-b"), namedTlsServer("upstream-default"), namedHttpServer("web"),
+    forwardedHeadersServer(),
   ]);
-  upstreams.push(a, b, fallback, web);
+  upstreams.push(a, b, fallback, web, headers);
   tlsPort = await freePort();
   httpPort = await freePort();
   const model = await loadOrThrow({
@@ -46,6 +47,7 @@ services:
       - port: ${httpPort}
         routes:
           - { match: web.example.test, upstream: { host: 127.0.0.1, port: ${web.port} } }
+          - { match: headers.example.test, upstream: { host: 127.0.0.1, port: ${headers.port} } }
 `,
   });
   const runDir = join(work.path, "run");
@@ -104,5 +106,17 @@ describe("HTTP routing by Host", () => {
 
   it("answers 403 to a denied source", async () => {
     expect(await get("web.example.test", "10.1.99.7")).toMatch(/^HTTP\/1.1 403/);
+  });
+
+  // Issue 9.7. ngx_http_proxy_module: $proxy_add_x_forwarded_for is "the client request header field
+  // X-Forwarded-For with the $remote_addr variable appended to it" — what the client wrote survives; so the
+  // headers are set to $remote_addr alone (the address realip took from the trusted PROXY header).
+  it("replaces client-sent X-Forwarded-For, X-Real-IP and Forwarded with the address it trusts", async () => {
+    const spoofed = "X-Forwarded-For: 6.6.6.6\r\nX-Real-IP: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\n";
+    const response = await exchange(httpPort, `GET / HTTP/1.1\r\nHost: headers.example.test\r\n${spoofed}Connection: close\r\n\r\n`, {
+      proxyHeader: from("10.1.2.3", httpPort), lingerMs: 1_000,
+    });
+    expect(response).toMatch(/^HTTP\/1.1 200/);
+    expect(response.split("\r\n\r\n")[1]).toBe("forwarded: for=10.1.2.3\nx-forwarded-for: 10.1.2.3\nx-real-ip: 10.1.2.3\n");
   });
 });

@@ -115,6 +115,25 @@ export function namedHttpServer(name: string, host = "127.0.0.1", port = 0): Pro
   );
 }
 
+/** An HTTP/1.1 server that answers with the client-address headers it received, one "name: value" per line. */
+export function forwardedHeadersServer(host = "127.0.0.1", port = 0): Promise<Upstream> {
+  return listen(
+    createServer((socket) => {
+      socket.on("error", () => undefined);
+      let request = "";
+      socket.on("data", (chunk: Buffer) => {
+        request += chunk.toString();
+        if (!request.includes("\r\n\r\n")) return;
+        const wanted = /^(x-forwarded-for|x-real-ip|forwarded):/i;
+        const body = request.split("\r\n").filter((line) => wanted.test(line)).map((line) => line.toLowerCase()).sort().join("\n") + "\n";
+        socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      });
+    }),
+    host,
+    port,
+  );
+}
+
 /** PROXY protocol v2 header for a TCP/IPv4 connection, as an NLB sends it, with optional TLVs after the addresses. */
 export function proxyV2Header(source: string, sourcePort: number, destination: string, destinationPort: number, tlvs: Buffer = Buffer.alloc(0)): Buffer {
   const signature = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
@@ -171,10 +190,10 @@ export function readAll(socket: Socket | tls.TLSSocket, timeoutMs = 5_000): Prom
 }
 
 /** A TLS handshake with SNI through the proxy; resolves with what the upstream said, or "" if refused. */
-export async function tlsThrough(port: number, servername: string, proxyHeader?: Buffer): Promise<string> {
+export async function tlsThrough(port: number, servername: string, proxyHeader?: Buffer, localAddress?: string): Promise<string> {
   let raw: Socket;
   try {
-    raw = await tcpConnect(port, proxyHeader);
+    raw = await tcpConnect(port, proxyHeader, localAddress);
   } catch {
     return "";
   }
