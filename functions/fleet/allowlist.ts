@@ -16,6 +16,28 @@ export interface Allowlist {
   readonly problems: AllowlistProblem[];
 }
 
+/**
+ * Suffixes under which anyone can create a storage bucket or account: allowing the whole suffix lets data leave
+ * to any owner's storage. Each maps to the words the warning uses.
+ */
+const STORAGE_SUFFIXES: ReadonlyArray<readonly [string, string]> = [
+  ["amazonaws.com", "AWS service endpoint, S3 buckets included"],
+  ["s3.amazonaws.com", "S3 bucket"],
+  ["blob.core.windows.net", "Azure Blob Storage account"],
+  ["core.windows.net", "Azure Storage account"],
+  ["storage.googleapis.com", "Google Cloud Storage bucket"],
+  ["googleapis.com", "Google API endpoint, Cloud Storage included"],
+  ["r2.cloudflarestorage.com", "Cloudflare R2 bucket"],
+  ["digitaloceanspaces.com", "DigitalOcean Spaces bucket"],
+];
+
+/** What a ".suffix" entry opens when it covers a public storage service: ".s3.amazonaws.com", ".s3.eu-west-1.amazonaws.com"… */
+export function storageServiceOpened(suffix: string): string | undefined {
+  // Regional S3 endpoints: s3.<region>.amazonaws.com and s3-<region>.amazonaws.com.
+  if (/^s3[.-][a-z0-9-]+\.amazonaws\.com$/.test(suffix) || /^s3\.dualstack\.[a-z0-9-]+\.amazonaws\.com$/.test(suffix)) return "S3 bucket";
+  return STORAGE_SUFFIXES.find(([known]) => known === suffix)?.[1];
+}
+
 export function parseAllowlist(text: string): Allowlist {
   const problems: AllowlistProblem[] = [];
   const firstSeen = new Map<string, number>();
@@ -29,8 +51,10 @@ export function parseAllowlist(text: string): Allowlist {
       problems.push({ severity, line, column, rule, message });
 
     if (/\s/.test(content)) return problem("error", "allowlist-entry", `"${content}": one entry per line`);
+    // One trailing dot (the DNS root) is dropped; what is left must not end with a dot, or Squid would hold a
+    // name no request ever carries ("a.com.." → "a.com.") and a suffix could hide its breadth (".org.." → ".org.").
     const entry = content.toLowerCase().replace(/\.$/, "");
-    if (entry === "*" || entry === "." || entry === "*.") {
+    if (entry === "*" || entry === "." || entry === "*." || /^[.*]*$/.test(entry)) {
       return problem("error", "allowlist-too-broad", `"${content}" would allow every domain`);
     }
     if (entry.startsWith("*.")) {
@@ -40,12 +64,24 @@ export function parseAllowlist(text: string): Allowlist {
         `"${content}": write ".${entry.slice(2)}" to allow ${entry.slice(2)} and all its subdomains`,
       );
     }
+    if (entry.endsWith(".")) {
+      const stripped = entry.replace(/\.+$/, "");
+      if (stripped.startsWith(".") && !stripped.slice(1).includes(".")) {
+        return problem("error", "allowlist-too-broad", `"${content}" would allow every domain under the top-level domain ${stripped}`);
+      }
+      return problem("error", "allowlist-entry", `"${content}" ends with more than one dot, so Squid would never match it: write ${stripped}`);
+    }
     const isSuffix = entry.startsWith(".");
     const name = isSuffix ? entry.slice(1) : entry;
     if (isIpAddress(name)) return problem("error", "allowlist-entry", `"${content}" is an IP address, not a domain name`);
     if (!isDnsName(name)) return problem("error", "allowlist-entry", `"${content}" is not a valid domain name`);
     if (isSuffix && !name.includes(".")) {
       return problem("error", "allowlist-too-broad", `"${content}" would allow every domain under the top-level domain .${name}`);
+    }
+    const storage = isSuffix ? storageServiceOpened(name) : undefined;
+    if (storage) {
+      problem("warning", "allowlist-storage",
+        `"${content}" allows every ${storage}, anyone's as well as yours: list your own bucket or account names instead`);
     }
     const previous = firstSeen.get(entry);
     if (previous !== undefined) {

@@ -3,8 +3,9 @@
 import { WEAK_ALGORITHMS } from "./algorithms.ts";
 import { durationMs } from "./duration.ts";
 import { cidrsOverlap, isDnsName, isIPv4, isIpAddress, isPrivateAddress, parseCidr, type Cidr } from "./net.ts";
+import { AGENT_HEALTH_PORT, IKE_PORTS } from "./listeners.ts";
 import type {
-  FleetConfig, HaproxyConfig, NginxConfig, ServiceConfig, SquidConfig, StrongswanConfig,
+  DnsSettingsConfig, FleetConfig, HaproxyConfig, NginxConfig, ServiceConfig, SquidConfig, StrongswanConfig,
 } from "./schema.ts";
 
 export type YamlPath = ReadonlyArray<string | number>;
@@ -17,21 +18,32 @@ export interface Finding {
 }
 
 export function checkFleet(fleet: FleetConfig): Finding[] {
+  return checkFleetParts(fleet);
+}
+
+/** The parts of a config that are valid on their own; a part the schema refused is left out. */
+export interface FleetParts {
+  readonly dns?: DnsSettingsConfig;
+  readonly targetGroups: FleetConfig["targetGroups"];
+  readonly services: Partial<FleetConfig["services"]>;
+}
+
+export function checkFleetParts(parts: FleetParts): Finding[] {
   return [
-    ...checkDns(fleet),
-    ...checkTargetGroups(fleet),
-    ...Object.entries(fleet.services).flatMap(([name, service]) => checkService(["services", name], service)),
+    ...(parts.dns ? checkDns(parts.dns) : []),
+    ...checkTargetGroups(parts.targetGroups),
+    ...Object.entries(parts.services).flatMap(([name, service]) => (service ? checkService(["services", name], service) : [])),
   ];
 }
 
-function checkDns(fleet: FleetConfig): Finding[] {
-  return durationMs(fleet.dns.minTtl) > durationMs(fleet.dns.maxTtl)
-    ? [error(["dns", "minTtl"], "ttl-bounds", `minTtl ${fleet.dns.minTtl} is longer than maxTtl ${fleet.dns.maxTtl}`)]
+function checkDns(dns: DnsSettingsConfig): Finding[] {
+  return durationMs(dns.minTtl) > durationMs(dns.maxTtl)
+    ? [error(["dns", "minTtl"], "ttl-bounds", `minTtl ${dns.minTtl} is longer than maxTtl ${dns.maxTtl}`)]
     : [];
 }
 
-function checkTargetGroups(fleet: FleetConfig): Finding[] {
-  const groups = Object.entries(fleet.targetGroups);
+function checkTargetGroups(targetGroups: FleetConfig["targetGroups"]): Finding[] {
+  const groups = Object.entries(targetGroups);
   return [
     ...duplicates(groups.map(([name, group]) => ({ value: group.arn, path: ["targetGroups", name, "arn"] })), "duplicate-target-group",
       (arn) => `target group ${arn}`),
@@ -50,11 +62,41 @@ function checkTargetGroups(fleet: FleetConfig): Finding[] {
 
 function checkService(at: YamlPath, service: ServiceConfig): Finding[] {
   switch (service.kind) {
-    case "haproxy": return checkHaproxy(at, service);
-    case "nginx": return checkNginx(at, service);
-    case "squid": return checkSquid(at, service);
+    case "haproxy": return [...checkHaproxy(at, service), ...reservedPorts(service.listeners.map((l, i) => ({ port: l.port, path: [...at, "listeners", i, "port"] })))];
+    case "nginx": return [...checkNginx(at, service), ...reservedPorts([
+      ...service.tls.map((l, i) => ({ port: l.port, path: [...at, "tls", i, "port"] })),
+      ...service.http.map((l, i) => ({ port: l.port, path: [...at, "http", i, "port"] })),
+    ])];
+    case "squid": return [...checkSquid(at, service), ...reservedPorts([{ port: service.port, path: [...at, "port"] }])];
     case "strongswan": return checkStrongswan(at, service);
   }
+}
+
+/** The agent's health endpoint shares the task's network with the daemon: a listener there would never bind. */
+function reservedPorts(ports: ReadonlyArray<{ port: number; path: YamlPath }>): Finding[] {
+  return ports.filter(({ port }) => port === AGENT_HEALTH_PORT).map(({ path }) =>
+    error(path, "reserved-port", `port ${AGENT_HEALTH_PORT} is the config agent's health check in the same task: choose another port`));
+}
+
+/**
+ * NGINX map keys with "hostnames": ".x" stands for "x" and "*.x" together, so it may not sit next to either
+ * in one map ("conflicting parameter"); the same name twice is refused too (duplicate-route, checked apart).
+ */
+function serverNameConflicts(matches: ReadonlyArray<{ value: string; path: YamlPath }>): Finding[] {
+  const findings: Finding[] = [];
+  const seen = new Map<string, YamlPath>();
+  for (const { value, path } of matches) {
+    if (seen.has(value)) continue;
+    const covered = value.startsWith(".") ? [value.slice(1), `*${value}`] : value.startsWith("*.") ? [value.slice(1)] : [`.${value}`];
+    const clash = covered.find((other) => seen.has(other));
+    if (clash !== undefined) {
+      const dotted = value.startsWith(".") ? value : clash;
+      findings.push(error(path, "server-name-conflict",
+        `${value} conflicts with ${clash} at ${seen.get(clash)!.join(".")}: "${dotted}" already means ${dotted.slice(1)} and *${dotted}, so keep only one of them`));
+    }
+    seen.set(value, path);
+  }
+  return findings;
 }
 
 const error = (path: YamlPath, rule: string, message: string): Finding => ({ severity: "error", path, rule, message });
@@ -132,9 +174,10 @@ function checkNginx(at: YamlPath, service: NginxConfig): Finding[] {
   findings.push(
     ...duplicates(listeners.map(({ listener, path }) => ({ value: listener.port, path: [...path, "port"] })), "duplicate-port",
       (port) => `port ${port}`),
-    ...listeners.flatMap(({ listener, path }) =>
-      duplicates(listener.routes.map((route, i) => ({ value: route.match, path: [...path, "routes", i, "match"] })),
-        "duplicate-route", (match) => `server name ${match}`)),
+    ...listeners.flatMap(({ listener, path }) => {
+      const matches = listener.routes.map((route, i) => ({ value: route.match, path: [...path, "routes", i, "match"] as YamlPath }));
+      return [...duplicates(matches, "duplicate-route", (match) => `server name ${match}`), ...serverNameConflicts(matches)];
+    }),
     ...overlaps(service.access.allow, [...at, "access", "allow"]),
     ...overlaps(service.access.deny, [...at, "access", "deny"]),
     ...(service.proxyProtocol ? overlaps(service.proxyProtocol.trustedCidrs, [...at, "proxyProtocol", "trustedCidrs"]) : []),
@@ -170,6 +213,12 @@ function checkStrongswan(at: YamlPath, service: StrongswanConfig): Finding[] {
 
   service.connections.forEach((connection, i) => {
     const path = [...at, "connections", i];
+    if (connection.remote.addresses.length > 1 && connection.remote.id === undefined) {
+      findings.push(error([...path, "remote", "addresses"], "remote-id",
+        "several peer addresses need remote.id: the identity every one of them presents (it selects the pre-shared key)"));
+    }
+    findings.push(...duplicates(connection.remote.addresses.map((value, a) => ({ value, path: [...path, "remote", "addresses", a] })),
+      "duplicate-address", (address) => `peer address ${address}`));
     findings.push(...overlaps(connection.local.subnets, [...path, "local", "subnets"]));
     findings.push(...overlaps(connection.remote.subnets, [...path, "remote", "subnets"]));
     connection.remote.subnets.forEach((remote, r) => {
@@ -217,6 +266,10 @@ function checkStrongswan(at: YamlPath, service: StrongswanConfig): Finding[] {
           findings.push(error([...path, "portForward", destination], "port-range", `destination port ${destination} is outside 1-65535`));
         }
         forwardedPorts.push({ value: source, path: [...path, "portForward", destination] });
+        if (!service.noIpsec && IKE_PORTS.includes(source) && rule.protocols.includes("udp")) {
+          findings.push(error([...path, "portForward", destination], "ike-port",
+            `udp ${source} is IKE's own port on this IPsec host: forwarding it would take the tunnels' traffic; choose another source port`));
+        }
       }
     }
   });

@@ -1,14 +1,15 @@
 // Loads fleet.yaml and the files it references from a ConfigTree, validates it, and returns either the
 // model or every problem found, each pinned to file:line with the rule it breaks.
-import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from "yaml";
+import { isMap, isScalar, LineCounter, parseDocument, visit, type Document, type Node as YamlNode, type YAMLError } from "yaml";
 import type { z } from "zod";
 import { parseAllowlist } from "./allowlist.ts";
-import { checkFleet, type YamlPath } from "./checks.ts";
+import { checkFleet, checkFleetParts, type YamlPath } from "./checks.ts";
 import { compareIssues, type ConfigIssue } from "./issues.ts";
+import { escapeInvisible, projectMessage } from "./messages.ts";
 import {
-  ALLOWLIST_PATH, Fleet, type DnsSettingsConfig, type FleetConfig, type TargetGroupConfig, type HaproxyConfig, type NginxConfig, type SquidConfig, type StrongswanConfig,
+  ALLOWLIST_PATH, Fleet, Service, TargetGroup, type DnsSettingsConfig, type FleetConfig, type TargetGroupConfig, type HaproxyConfig, type NginxConfig, type SquidConfig, type StrongswanConfig,
 } from "./schema.ts";
-import type { ConfigTree } from "./tree.ts";
+import { RefusedFile, type ConfigTree } from "./tree.ts";
 
 export const FLEET_FILE = "fleet.yaml";
 
@@ -32,7 +33,13 @@ export type LoadResult =
   | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
 
 export async function loadFleet(tree: ConfigTree): Promise<LoadResult> {
-  const text = await tree.read(FLEET_FILE);
+  let text: string | undefined;
+  try {
+    text = await tree.read(FLEET_FILE);
+  } catch (refused) {
+    if (refused instanceof RefusedFile) return failed([issue(FLEET_FILE, 1, 1, refused.rule, refused.message)]);
+    throw refused;
+  }
   if (text === undefined) {
     return failed([issue(FLEET_FILE, 1, 1, "missing-file", `${FLEET_FILE} was not found at the repository root`)]);
   }
@@ -41,19 +48,24 @@ export async function loadFleet(tree: ConfigTree): Promise<LoadResult> {
   const { doc, lineCounter } = parsed;
   const where = (path: YamlPath) => locate(doc, lineCounter, path);
 
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const converted = toPlainData(doc, lineCounter);
+  if (!converted.ok) return failed(converted.errors);
+  const raw = converted.value;
   // Allowlists are read even when fleet.yaml has errors, so one run reports every problem.
   const allowlists = await loadAllowlists(tree, raw, where);
-  const result = Fleet.safeParse(raw);
-  if (!result.success) {
-    const schemaErrors = result.error.issues.flatMap((zodIssue) => fromZodIssue(zodIssue, doc, lineCounter));
-    return split([...schemaErrors, ...allowlists.issues]);
-  }
-
-  const findings = checkFleet(result.data).map((finding) => {
+  const locateFinding = (finding: { severity: "error" | "warning"; path: YamlPath; rule: string; message: string }): ConfigIssue => {
     const { line, column } = where(finding.path);
     return { severity: finding.severity, file: FLEET_FILE, line, column, rule: finding.rule, message: finding.message };
-  });
+  };
+  const result = Fleet.safeParse(raw, { error: projectMessage });
+  if (!result.success) {
+    const schemaErrors = result.error.issues.flatMap((zodIssue) => fromZodIssue(zodIssue, doc, lineCounter));
+    // Semantic checks still run on every part that is valid on its own, so one run shows both kinds of problem.
+    const semantic = checkFleetParts(validParts(raw)).map(locateFinding);
+    return split([...schemaErrors, ...semantic, ...allowlists.issues]);
+  }
+
+  const findings = checkFleet(result.data).map(locateFinding);
   const checked = split([...findings, ...allowlists.issues]);
   if (!checked.ok) return checked;
   const services = Object.entries(result.data.services).map(([name, service]): ServiceModel =>
@@ -72,7 +84,7 @@ const EMPTY_MODEL: FleetModel = { version: 1, dns: Fleet.shape.dns.parse(undefin
 
 /** Sorts issues into errors and warnings; any error fails the load. */
 function split(all: ConfigIssue[]): LoadResult & { warnings: ConfigIssue[] } {
-  const sorted = [...all].sort(compareIssues);
+  const sorted = all.map(readable).sort(compareIssues);
   const errors = sorted.filter((i) => i.severity === "error");
   const warnings = sorted.filter((i) => i.severity === "warning");
   return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, model: EMPTY_MODEL, warnings };
@@ -84,7 +96,29 @@ export function parseFleetConfig(value: unknown): FleetConfig {
 }
 
 function failed(errors: ConfigIssue[]): LoadResult {
-  return { ok: false, errors: errors.sort(compareIssues), warnings: [] };
+  return { ok: false, errors: errors.map(readable).sort(compareIssues), warnings: [] };
+}
+
+/** Bytes a terminal would interpret (or hide) are shown escaped. */
+function readable(found: ConfigIssue): ConfigIssue {
+  return { ...found, message: escapeInvisible(found.message) };
+}
+
+/** The sections of a config that pass the schema on their own, for semantic checks next to schema errors. */
+function validParts(raw: unknown): Parameters<typeof checkFleetParts>[0] {
+  const top = (raw && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
+  const entries = (value: unknown) => (value && typeof value === "object" && !Array.isArray(value) ? Object.entries(value) : []);
+  const parsedEntries = <T>(value: unknown, schema: z.ZodType<T>) =>
+    Object.fromEntries(entries(value).flatMap(([name, item]) => {
+      const parsed = schema.safeParse(item);
+      return parsed.success ? [[name, parsed.data] as const] : [];
+    }));
+  const dns = Fleet.shape.dns.safeParse(top.dns);
+  return {
+    ...(dns.success ? { dns: dns.data } : {}),
+    targetGroups: parsedEntries(top.targetGroups, TargetGroup),
+    services: parsedEntries(top.services, Service),
+  };
 }
 
 function issue(file: string, line: number, column: number, rule: string, message: string): ConfigIssue {
@@ -101,7 +135,19 @@ function parseFleetYaml(text: string): ParsedYaml {
       ok: false,
       errors: doc.errors.map((e) => {
         const pos = lineCounter.linePos(e.pos[0]);
-        return issue(FLEET_FILE, pos.line, pos.col, "yaml-syntax", e.message.split("\n")[0]!.replace(/ at line \d+, column \d+.*$/, ""));
+        return issue(FLEET_FILE, pos.line, pos.col, "yaml-syntax", yamlMessage(e));
+      }),
+    };
+  }
+  const tags = doc.warnings.filter((w) => w.code === "TAG_RESOLVE_FAILED");
+  if (tags.length > 0) {
+    return {
+      ok: false,
+      errors: tags.map((w) => {
+        const pos = lineCounter.linePos(w.pos[0]);
+        const tag = /tag: (\S+)/.exec(w.message)?.[1] ?? "this tag";
+        return issue(FLEET_FILE, pos.line, pos.col, "yaml-tag",
+          `${tag} is not a tag fleet.yaml understands: remove it (plain values, lists and mappings need no tag)`);
       }),
     };
   }
@@ -110,6 +156,60 @@ function parseFleetYaml(text: string): ParsedYaml {
   }
   return { ok: true, doc, lineCounter };
 }
+
+/** The YAML parser's complaint in the project's words, by its stable error code. */
+function yamlMessage(error: YAMLError): string {
+  const own: Record<string, string> = {
+    DUPLICATE_KEY: "this key appears twice in the same mapping: keys must be unique",
+    TAB_AS_INDENT: "tabs are not allowed for indentation: indent with spaces",
+    BAD_INDENT: "the indentation does not line up with the entries around it (or a bracket is not closed)",
+    MULTIPLE_DOCS: "fleet.yaml holds more than one document (a second ---): keep one",
+    BLOCK_AS_IMPLICIT_KEY: "a key cannot hold a nested block on the same line: put the nested entries on their own, indented lines",
+    MULTILINE_IMPLICIT_KEY: "a key must fit on one line (or a value is indented wrongly)",
+    MISSING_CHAR: "a character is missing here (an unclosed quote or bracket, or a key without its colon)",
+    BAD_DQ_ESCAPE: "this escape sequence in a double-quoted value is not valid YAML",
+    UNEXPECTED_TOKEN: "unexpected character here",
+    BLOCK_IN_FLOW: "a block (one entry per line) cannot sit inside [ ] or { }",
+    KEY_OVER_1024_CHARS: "a key may be at most 1024 characters long",
+    MULTIPLE_ANCHORS: "a value may carry only one &anchor",
+    MULTIPLE_TAGS: "a value may carry only one tag",
+    BAD_ALIAS: "this *alias is not valid here",
+    BAD_SCALAR_START: "a plain value cannot start with this character: quote it",
+  };
+  return own[error.code] ?? `not valid YAML (${error.code.toLowerCase().replace(/_/g, " ")})`;
+}
+
+type PlainData = { ok: true; value: unknown } | { ok: false; errors: ConfigIssue[] };
+
+/** YAML to plain data, with aliases limited so a few lines cannot expand into millions of nodes. */
+function toPlainData(doc: Document, lineCounter: LineCounter): PlainData {
+  try {
+    return { ok: true, value: doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION }) as unknown };
+  } catch (refused) {
+    if (!(refused instanceof ReferenceError)) throw refused;
+    // The first alias that names a missing anchor or expands too far is where the reader should look.
+    let at: { line: number; col: number } = { line: 1, col: 1 };
+    let unresolved: string | undefined;
+    visit(doc, {
+      Alias(_, alias) {
+        const target = alias.resolve(doc);
+        if (!target || /Excessive/.test(refused.message)) {
+          if (alias.range) at = lineCounter.linePos(alias.range[0]);
+          if (!target) unresolved = alias.source;
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+    const message = unresolved !== undefined
+      ? `*${unresolved} names no &${unresolved} anchor set before it`
+      : `aliases here expand to more than ${MAX_ALIAS_EXPANSION} copies of a value: write the values out instead of nesting aliases`;
+    return { ok: false, errors: [issue(FLEET_FILE, at.line, at.col, "yaml-aliases", message)] };
+  }
+}
+
+/** How many nodes one alias may expand to (the yaml library's maxAliasCount). */
+export const MAX_ALIAS_EXPANSION = 100;
 
 /**
  * The line and column of the deepest part of `path` that exists in the document. A mapping entry is
@@ -135,7 +235,8 @@ function locate(doc: Document, lineCounter: LineCounter, path: YamlPath): { line
 function locateKey(doc: Document, lineCounter: LineCounter, path: YamlPath, key: string) {
   const map = path.length === 0 ? doc.contents : doc.getIn(path, true);
   if (isMap(map)) {
-    const pair = map.items.find((item) => isScalar(item.key) && item.key.value === key);
+    // Keys are compared as text: a numeric key (services: { 123: … }) reaches the schema as "123".
+    const pair = map.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
     if (pair && isScalar(pair.key) && pair.key.range) {
       const pos = lineCounter.linePos(pair.key.range[0]);
       return { line: pos.line, column: pos.col };
@@ -180,7 +281,16 @@ async function loadAllowlists(
   for (const [name, service] of Object.entries(services as Record<string, unknown>)) {
     const { kind, allowlist: path } = (service ?? {}) as { kind?: unknown; allowlist?: unknown };
     if (kind !== "squid" || typeof path !== "string" || !ALLOWLIST_PATH.test(path) || entries.has(path)) continue;
-    const text = await tree.read(path);
+    let text: string | undefined;
+    try {
+      text = await tree.read(path);
+    } catch (refused) {
+      if (!(refused instanceof RefusedFile)) throw refused;
+      const at = where(["services", name, "allowlist"]);
+      issues.push(issue(FLEET_FILE, at.line, at.column, refused.rule, `services.${name}.allowlist: ${refused.message}`));
+      entries.set(path, []);
+      continue;
+    }
     if (text === undefined) {
       const at = where(["services", name, "allowlist"]);
       issues.push(issue(FLEET_FILE, at.line, at.column, "missing-file", `services.${name}.allowlist: ${path} does not exist in the repository`));

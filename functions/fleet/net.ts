@@ -28,6 +28,7 @@ export function normalizeDnsName(value: string): string {
 }
 
 export function ipToBigInt(address: string): { family: 4 | 6; value: bigint } | undefined {
+  if (address.includes("%")) return undefined;
   if (isIPv4(address)) {
     const value = address.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n);
     return { family: 4, value };
@@ -103,8 +104,14 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   return cidrContains(a, b) || cidrContains(b, a);
 }
 
+/** An IPv4 or IPv6 address without a zone id: no daemon we render for takes "fe80::1%eth0". */
 export function isIpAddress(value: string): boolean {
-  return isIPv4(value) || isIPv6(value);
+  return !value.includes("%") && (isIPv4(value) || isIPv6(value));
+}
+
+/** Node's isIPv6 accepts a zone id ("fe80::1%eth0"); the schema names it in its own message. */
+export function hasZoneId(value: string): boolean {
+  return value.includes("%") && isIPv6(value);
 }
 
 const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"].map(

@@ -1,6 +1,6 @@
 // A config repository seen as a tree of files. The same loader serves a local folder, a git commit
 // or CodeCommit's GetFolder/GetFile: each only has to implement `read`.
-import { readFile } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
 import { resolve, sep } from "node:path";
 
 export interface ConfigTree {
@@ -13,6 +13,20 @@ export function isSafeRelativePath(path: string): boolean {
   return path.length > 0 && !path.startsWith("/") && !path.split("/").some((part) => part === ".." || part === "");
 }
 
+/** A file the tree will not read, with the rule and the reason to report at the place that names it. */
+export class RefusedFile extends Error {
+  readonly rule: string;
+  constructor(rule: string, message: string) {
+    super(message);
+    this.rule = rule;
+  }
+}
+
+/**
+ * A folder on disk. Symbolic links are refused wherever they point: git and CodeCommit store a link as its
+ * target's path, not the file, so following one locally would validate content the deployed config never sees,
+ * and a link could reach files outside the repository.
+ */
 export class DirectoryTree implements ConfigTree {
   readonly root: string;
   constructor(root: string) {
@@ -23,6 +37,15 @@ export class DirectoryTree implements ConfigTree {
     if (!isSafeRelativePath(path)) return undefined;
     const full = resolve(this.root, path);
     if (!full.startsWith(this.root + sep)) return undefined;
+    const parts = path.split("/");
+    for (let depth = 1; depth <= parts.length; depth++) {
+      const stats = await lstat(resolve(this.root, ...parts.slice(0, depth))).catch(() => undefined);
+      if (!stats) return undefined;
+      if (stats.isSymbolicLink()) {
+        throw new RefusedFile("symlink",
+          `${parts.slice(0, depth).join("/")} is a symbolic link; links are not followed (git stores only the link's target): commit the file itself`);
+      }
+    }
     try {
       return await readFile(full, "utf8");
     } catch (error) {

@@ -86,7 +86,12 @@ export function renderIptables(service: Strongswan, ctx: RenderContext): string 
         for (const match of matches(rule)) {
           forward.push(`-A ${CHAINS.forward} -s ${source} -d ${destination}${match}${comment} -j ACCEPT`);
         }
-        if (rule.masquerade) postrouting.push(`-A ${CHAINS.postrouting} -s ${source} -d ${destination}${comment} -j MASQUERADE`);
+        // Masquerade only what the rule forwards: its own protocols and ports.
+        if (rule.masquerade) {
+          for (const match of matches(rule)) {
+            postrouting.push(`-A ${CHAINS.postrouting} -s ${source} -d ${destination}${match}${comment} -j MASQUERADE`);
+          }
+        }
       }
     }
 

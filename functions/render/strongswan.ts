@@ -64,7 +64,8 @@ function connectionBlock(connection: StrongswanConnectionConfig): string[] {
     `${connection.name} {`,
     `    version = ${connection.ikeVersion}`,
     "    local_addrs = %any",
-    `    remote_addrs = ${connection.remote.address}`,
+    // Several peers (primary first): charon tries them in order.
+    `    remote_addrs = ${connection.remote.addresses.join(",")}`,
     `    proposals = ${ikeProposals(connection.ike)}`,
     `    rekey_time = ${time(connection.ike.lifetime)}`,
     `    dpd_delay = ${time(connection.dpdDelay)}`,

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../functions/cli/fleet.ts";
 import { loadFleet } from "../../functions/fleet/load.ts";
+import { LIBRARY_PHRASES } from "../../functions/fleet/messages.ts";
 import { MemoryTree } from "../../functions/fleet/tree.ts";
 import { writeTree } from "../support/tree.ts";
 
@@ -97,6 +98,56 @@ const CASES: Case[] = [
   { name: "noIpsec with connections", files: { "fleet.yaml": `${HEADER}  v:\n    kind: strongswan\n    noIpsec: true\n    connections:\n      - name: dc1\n${goodConnection()}    rules: [{ name: r, from: [10.0.0.0/8], to: [192.0.2.1] }]\n` }, errors: ["fleet.yaml:6 no-ipsec-connections"], message: "noIpsec" },
   { name: "IPsec without connections", files: { "fleet.yaml": `${HEADER}  v:\n    kind: strongswan\n    rules: [{ name: r, from: [10.0.0.0/8], to: [192.0.2.1] }]\n` }, errors: ["fleet.yaml:3 no-connections"], message: "at least one connection" },
   { name: "duplicate rule names", files: { "fleet.yaml": forwardOnly("      - { name: r, from: [10.0.0.0/8], to: [192.0.2.1] }\n      - { name: r, from: [10.0.0.0/8], to: [192.0.2.2] }\n") }, errors: ["fleet.yaml:8 duplicate-name"], message: 'rule name "r"' },
+  // Durations: HAProxy refuses timers over 2147483647 ms ("timer overflow ... maximum value is 2147483647 ms or
+  // ~24.8 days", haproxy -c); NGINX's resolver valid= takes whole seconds only (ngx_parse_time with is_sec).
+  { name: "haproxy timeout beyond the timer limit", files: { "fleet.yaml": haproxy(listener("a", 80, "        timeouts: { client: 25d }\n")) }, errors: ["fleet.yaml:9 duration"], message: "longer than 24d" },
+  { name: "health check interval beyond the timer limit", files: { "fleet.yaml": haproxy(listener("a", 80, "        healthCheck: { interval: 596524h }\n")) }, errors: ["fleet.yaml:9 duration"], message: "2147483647ms" },
+  { name: "zero duration", files: { "fleet.yaml": haproxy(listener("a", 80, "        timeouts: { connect: 0s }\n")) }, errors: ["fleet.yaml:9 duration"], message: "longer than zero" },
+  { name: "nginx resolver validity in milliseconds", files: { "fleet.yaml": nginx("    resolver: { addresses: [10.0.0.2], valid: 1500ms }\n" + tlsRoute()) }, errors: ["fleet.yaml:5 duration"], message: "whole seconds" },
+  { name: "nginx timeout beyond the timer limit", files: { "fleet.yaml": nginx("    connectTimeout: 999999999d\n" + tlsRoute()) }, errors: ["fleet.yaml:5 duration"], message: "longer than 24d" },
+  { name: "dns timeout beyond the timer limit", files: { "fleet.yaml": `version: 1\ndns: { timeout: 30d }\nservices:\n  r:\n    kind: haproxy\n    listeners:\n${listener("a", 80)}` }, errors: ["fleet.yaml:2 duration"], message: "longer than 24d" },
+  { name: "strongswan lifetime in milliseconds", files: { "fleet.yaml": vpn(goodConnection({ ike: "{ lifetime: 1500ms }" })) }, errors: ["fleet.yaml:10 duration"], message: "whole seconds" },
+  // NGINX map with hostnames: ".x" means x and *.x, so it conflicts with either ("conflicting parameter", nginx -t);
+  // http://nginx.org/en/docs/http/server_names.html
+  { name: "nginx .x next to x", files: { "fleet.yaml": nginx(tlsRoute("a.example.com") + "          - { match: .a.example.com, upstream: { host: b.example.net, port: 443 } }\n") }, errors: ["fleet.yaml:9 server-name-conflict"], message: "already means a.example.com and *.a.example.com" },
+  { name: "nginx *.x next to .x", files: { "fleet.yaml": nginx(tlsRoute(".a.example.com") + "          - { match: \"*.a.example.com\", upstream: { host: b.example.net, port: 443 } }\n") }, errors: ["fleet.yaml:9 server-name-conflict"], message: "conflicts with .a.example.com" },
+  { name: "nginx names equal after lowercasing", files: { "fleet.yaml": nginx(tlsRoute("A.Example.com") + "          - { match: a.example.COM, upstream: { host: b.example.net, port: 443 } }\n") }, errors: ["fleet.yaml:9 duplicate-route"], message: "a.example.com" },
+  { name: "nginx server name with a trailing dot", files: { "fleet.yaml": nginx(tlsRoute("a.example.com.")) }, errors: ["fleet.yaml:8 server-name"], message: "never match" },
+  { name: "nginx resolver given as a hostname", files: { "fleet.yaml": nginx("    resolver: { addresses: [dns.example.com] }\n" + tlsRoute()) }, errors: ["fleet.yaml:5 resolver"], message: "NGINX needs its resolver by address" },
+  // IPv6 zone ids: nginx -t says 'invalid IPv6 address in resolver "[fe80::1%lo]"'; none of the daemons take one.
+  { name: "nginx resolver with a zone id", files: { "fleet.yaml": nginx("    resolver: { addresses: [\"fe80::1%eth0\"] }\n" + tlsRoute()) }, errors: ["fleet.yaml:5 resolver"], message: "zone id (%eth0)" },
+  { name: "backend with a zone id", files: { "fleet.yaml": haproxy("      - name: a\n        port: 80\n        backends: [{ host: \"fe80::1%eth0\", port: 80 }]\n") }, errors: ["fleet.yaml:8 host"], message: "zone id" },
+  { name: "squid nameserver with a zone id", files: squid("    dnsNameservers: [\"fe80::1%eth0\"]\n"), errors: ["fleet.yaml:7 dns-server"], message: "zone id" },
+  { name: "peer address with a zone id", files: { "fleet.yaml": vpn(goodConnection({ remote: "{ address: \"fe80::1%eth0\", subnets: [192.168.0.0/16] }" })) }, errors: ["fleet.yaml:9 schema"], message: "zone id" },
+  // Allowlist entries Squid would never match.
+  { name: "allowlist name with two trailing dots", files: squid("", "a.example.com..\n"), errors: ["allow.txt:1 allowlist-entry"], message: "write a.example.com" },
+  { name: "allowlist top-level suffix with trailing dots", files: squid("", "example.com\n.org..\n"), errors: ["allow.txt:2 allowlist-too-broad"], message: ".org" },
+  { name: "allowlist of dots", files: squid("", "...\n"), errors: ["allow.txt:1 allowlist-too-broad"], message: "every domain" },
+  // iptables rules are IPv4; IPv6 endpoints were silently dropped.
+  { name: "IPv6 rule endpoint", files: { "fleet.yaml": forwardOnly("      - { name: r, from: [\"2001:db8::/32\"], to: [192.0.2.1], protocols: [tcp] }\n") }, errors: ["fleet.yaml:7 endpoint"], message: "iptables (IPv4) only" },
+  { name: "IPv6 port forward target", files: { "fleet.yaml": forwardOnly("      - { name: r, from: [0.0.0.0/0], to: [\"2001:db8::1\"], protocols: [tcp], portForward: { '22': 2222 } }\n") }, errors: ["fleet.yaml:7 endpoint"], message: "IPv6" },
+  // Collisions.
+  { name: "listener on the agent's health port", files: { "fleet.yaml": haproxy(listener("a", 8081)) }, errors: ["fleet.yaml:7 reserved-port"], message: "health check" },
+  { name: "squid on the agent's health port", files: squid("    port: 8081\n"), errors: ["fleet.yaml:7 reserved-port"], message: "8081" },
+  { name: "nginx on the agent's health port", files: { "fleet.yaml": nginx("    http:\n      - port: 8081\n        routes: [{ match: b.example.com, upstream: { host: 10.0.0.1, port: 80 } }]\n") }, errors: ["fleet.yaml:6 reserved-port"], message: "8081" },
+  { name: "port forward stealing IKE", files: { "fleet.yaml": vpn(goodConnection(), "    rules:\n      - { name: r, from: [0.0.0.0/0], to: [192.0.2.1], protocols: [udp], portForward: { '500': 500 } }\n") }, errors: ["fleet.yaml:11 ike-port"], message: "IKE" },
+  { name: "port forward stealing NAT-T", files: { "fleet.yaml": vpn(goodConnection(), "    rules:\n      - { name: r, from: [0.0.0.0/0], to: [192.0.2.1], protocols: [tcp, udp], portForward: { '53': 4500 } }\n") }, errors: ["fleet.yaml:11 ike-port"], message: "udp 4500" },
+  // Messages: the project's own words, located where the problem is.
+  { name: "required list missing", files: { "fleet.yaml": `${HEADER}  r:\n    kind: haproxy\n` }, errors: ["fleet.yaml:3 schema"], message: "services.r.listeners: is required: write a list" },
+  { name: "wrong type", files: { "fleet.yaml": haproxy("      - name: a\n        port: 80\n        backends: [{ host: db.example.com, port: 80 }]\n        healthCheck: { enabled: yes }\n") }, errors: ["fleet.yaml:9 schema"], message: 'must be true or false, not the text "yes"' },
+  { name: "value not among the allowed", files: { "fleet.yaml": haproxy(listener("a", 80, "        balance: random\n")) }, errors: ["fleet.yaml:9 schema"], message: "must be one of roundrobin, leastconn, source" },
+  { name: "fractional port", files: { "fleet.yaml": haproxy(listener("a", 80.5)) }, errors: ["fleet.yaml:7 schema"], message: "must be a whole number, not 80.5" },
+  { name: "YAML alias bomb", files: { "fleet.yaml": "version: 1\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\nservices: {}\n" }, errors: ["fleet.yaml:3 yaml-aliases"], message: "more than 100 copies" },
+  { name: "YAML alias without anchor", files: { "fleet.yaml": "version: 1\nservices:\n  a: *nothing\n" }, errors: ["fleet.yaml:3 yaml-aliases"], message: "names no &nothing anchor" },
+  { name: "unknown YAML tag", files: { "fleet.yaml": `${HEADER}  egress: !squid\n    kind: squid\n` }, errors: ["fleet.yaml:3 yaml-tag"], message: "!squid is not a tag" },
+  { name: "two YAML documents", files: { "fleet.yaml": "version: 1\n---\nservices: {}\n" }, errors: ["fleet.yaml:2 yaml-syntax"], message: "more than one document" },
+  { name: "numeric service name", files: { "fleet.yaml": `${HEADER}  a:\n    kind: haproxy\n    listeners:\n${listener("a", 1)}  123:\n    kind: haproxy\n    listeners:\n${listener("a", 1)}` }, errors: ["fleet.yaml:9 schema"], message: 'the name "123"' },
+  { name: "control bytes are shown escaped", files: { "fleet.yaml": `${HEADER}  a\u0007b:\n    kind: haproxy\n    listeners:\n${listener("a", 1)}` }, errors: ["fleet.yaml:3 schema"], message: 'the name "a\\x07b"' },
+  { name: "semantic problems reported next to schema problems", files: { "fleet.yaml": `${HEADER}  a:\n    kind: haproxy\n    listeners:\n${listener("a", 1)}${listener("b", 1)}  b:\n    kind: squid\n` }, errors: ["fleet.yaml:10 duplicate-port", "fleet.yaml:12 schema", "fleet.yaml:12 schema"], message: "port 1 is already used" },
+  // strongSwan: several peers need the identity they all present.
+  { name: "several peers without an identity", files: { "fleet.yaml": vpn(goodConnection({ remote: "{ addresses: [198.51.100.1, 198.51.100.2], subnets: [192.168.0.0/16] }" })) }, errors: ["fleet.yaml:9 remote-id"], message: "remote.id" },
+  { name: "peer as address and addresses", files: { "fleet.yaml": vpn(goodConnection({ remote: "{ address: 198.51.100.1, addresses: [198.51.100.2], subnets: [192.168.0.0/16] }" })) }, errors: ["fleet.yaml:9 remote-address"], message: "exactly one of the two" },
+  { name: "algorithm charon cannot use here", files: { "fleet.yaml": vpn(goodConnection({ ike: "{ integrity: [aesxcbc] }" })) }, errors: ["fleet.yaml:10 schema"], message: "xcbc plugin" },
 ];
 
 describe("bad configs are rejected with file, line and rule", () => {
@@ -114,6 +165,32 @@ describe("bad configs are rejected with file, line and rule", () => {
       for (const e of result.errors) expect(e.column).toBeGreaterThanOrEqual(1);
     });
   }
+});
+
+describe("messages speak the project's words", () => {
+  it("no message of the corpus carries the validation library's phrasing, and each names a field or a file's line", async () => {
+    const messages: string[] = [];
+    for (const c of CASES) {
+      const result = await loadFleet(new MemoryTree(c.files));
+      if (!result.ok) messages.push(...result.errors.map((e) => `${e.file}:${e.line} ${e.message}`));
+    }
+    expect(messages.length).toBeGreaterThanOrEqual(CASES.length);
+    for (const message of messages) {
+      for (const phrase of LIBRARY_PHRASES) expect(message, message).not.toMatch(phrase);
+      // No raw control bytes reach a terminal.
+      // eslint-disable-next-line no-control-regex
+      expect(message).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+    }
+  });
+
+  it("an alias bomb is a located config error: fleet validate exits 1, not 2", async () => {
+    const bomb = CASES.find((c) => c.name === "YAML alias bomb")!;
+    const repo = await mkdtemp(join(tmpdir(), "pf-bomb-"));
+    await writeTree(repo, bomb.files);
+    const err: string[] = [];
+    expect(await main(["validate", repo], { out: () => undefined, err: (text) => err.push(text) })).toBe(1);
+    expect(err.join("")).toContain(`${join(repo, "fleet.yaml")}:3:`);
+  });
 });
 
 describe("fleet render writes nothing for a rejected config", () => {

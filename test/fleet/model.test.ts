@@ -1,5 +1,5 @@
 // The config model: loading the example, defaults, warnings, allowlists, address helpers and trees.
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -8,7 +8,10 @@ import { durationMs, formatDuration } from "../../functions/fleet/duration.ts";
 import { formatIssue } from "../../functions/fleet/issues.ts";
 import { loadFleet } from "../../functions/fleet/load.ts";
 import { cidrsOverlap, isDnsName, parseCidr } from "../../functions/fleet/net.ts";
+import { localPortClashes } from "../../functions/fleet/listeners.ts";
 import { DirectoryTree, MemoryTree } from "../../functions/fleet/tree.ts";
+import { main } from "../../functions/cli/fleet.ts";
+import { writeTree } from "../support/tree.ts";
 import { EXAMPLES_DIR, loadExample, loadOrThrow, service } from "../support/fixtures.ts";
 
 describe("the example repository", () => {
@@ -122,5 +125,90 @@ describe("private addresses (what NLB IP targets may be)", () => {
     for (const no of ["9.255.255.255", "11.0.0.0", "172.15.255.255", "172.32.0.0", "192.169.0.1", "100.63.255.255", "100.128.0.0", "8.8.8.8", "2001:db8::1", "fe80::1"]) {
       expect(isPrivateAddress(no), no).toBe(false);
     }
+  });
+});
+
+describe("what validate accepts that it used to refuse", () => {
+  const squid = (extra: string, list = "example.com\n") => new MemoryTree({
+    "fleet.yaml": `version: 1\nservices:\n  egress:\n    kind: squid\n    allowlist: allow.txt\n    allowedSources: [10.0.0.0/8]\n${extra}`,
+    "allow.txt": list,
+  });
+
+  it("takes 443-443 as a one-port range", async () => {
+    const result = await loadFleet(squid("    connectPorts: [443-443]\n"));
+    expect(result.ok && result.model.services[0]).toMatchObject({ connectPorts: ["443-443"] });
+  });
+
+  // strongSwan "IKEv2 Cipher Suites" and `swanctl --list-algs` of a charon with the project's plugins (5.9.8:
+  // AES_CTR, AES_CCM_8/12/16, AES_GCM_8/12/16, CHACHA20_POLY1305, ECP_192/224, ECP_*_BP, CURVE_25519/448).
+  it("accepts every algorithm the project's charon offers", async () => {
+    const proposal = "{ encryption: [aes128ctr, aes256ccm12, aes128gcm8, aes192gcm12, chacha20poly1305, camellia256], dhGroups: [ecp192, ecp224, ecp224bp, ecp256bp, ecp384bp, ecp512bp, curve25519, curve448, modp2048s256] }";
+    const result = await loadFleet(new MemoryTree({ "fleet.yaml": `version: 1
+services:
+  v:
+    kind: strongswan
+    connections:
+      - name: dc
+        psk: { ssmParameter: /p }
+        local: { subnets: [10.0.0.0/16] }
+        remote: { addresses: [192.0.2.1, 192.0.2.2], id: gw.example.com, subnets: [192.168.0.0/24] }
+        ike: ${proposal}
+        esp: ${proposal}
+` }));
+    expect(result.ok, JSON.stringify(!result.ok && result.errors)).toBe(true);
+  });
+
+  it("warns (without failing) when a suffix opens a whole storage service, and fleet validate prints it with file:line", async () => {
+    const list = "example.com\n.s3.amazonaws.com\n.blob.core.windows.net\n.storage.googleapis.com\n.s3.eu-west-1.amazonaws.com\nmybucket.s3.amazonaws.com\n";
+    const result = await loadFleet(squid("", list));
+    expect(result.ok).toBe(true);
+    expect(result.warnings.map((w) => `${w.file}:${w.line} ${w.rule}`)).toEqual([
+      "allow.txt:2 allowlist-storage", "allow.txt:3 allowlist-storage", "allow.txt:4 allowlist-storage", "allow.txt:5 allowlist-storage",
+      "allow.txt:6 allowlist-redundant",
+    ]);
+    expect(parseAllowlist(".amazonaws.com\n").problems.map((p) => p.rule)).toEqual(["allowlist-storage"]);
+    expect(parseAllowlist("sts.amazonaws.com\n.example.com\n").problems).toEqual([]);
+    const repo = await mkdtemp(join(tmpdir(), "pf-storage-"));
+    await writeTree(repo, { "fleet.yaml": (await squid("").read("fleet.yaml"))!, "allow.txt": list });
+    const err: string[] = [];
+    expect(await main(["validate", repo], { out: () => undefined, err: (text) => err.push(text) })).toBe(0);
+    expect(err.join("")).toContain(`${join(repo, "allow.txt")}:2:1: warning[allowlist-storage]: ".s3.amazonaws.com" allows every S3 bucket`);
+  });
+});
+
+describe("symbolic links", () => {
+  it("are refused wherever they point, named at the line that references them", async () => {
+    const root = await mkdtemp(join(tmpdir(), "pf-link-"));
+    await writeFile(join(root, "outside.txt"), "example.com\n");
+    const repo = join(root, "repo");
+    await writeTree(repo, {
+      "fleet.yaml": "version: 1\nservices:\n  a:\n    kind: squid\n    allowlist: out.txt\n    allowedSources: [10.0.0.0/8]\n  b:\n    kind: squid\n    port: 3129\n    allowlist: in.txt\n    allowedSources: [10.0.0.0/8]\n",
+      "real.txt": "example.com\n",
+    });
+    await symlink(join(root, "outside.txt"), join(repo, "out.txt"));
+    await symlink("real.txt", join(repo, "in.txt"));
+    const result = await loadFleet(new DirectoryTree(repo));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((e) => `${e.file}:${e.line} ${e.rule}`)).toEqual(["fleet.yaml:5 symlink", "fleet.yaml:10 symlink"]);
+    expect(result.errors[0]!.message).toContain("out.txt is a symbolic link");
+  });
+});
+
+describe("fleet local runs every service on 127.0.0.1", () => {
+  it("names both services that would share a port there", async () => {
+    const model = await loadOrThrow({
+      "fleet.yaml": `version: 1
+services:
+  a: { kind: haproxy, listeners: [{ name: l, port: 3128, backends: [{ host: 10.0.0.1, port: 1 }] }] }
+  b: { kind: squid, allowlist: allow.txt, allowedSources: [10.0.0.0/8] }
+  c: { kind: haproxy, listeners: [{ name: l, port: 80, backends: [{ host: 10.0.0.1, port: 1 }] }] }
+`,
+      "allow.txt": "example.com\n",
+    });
+    expect(localPortClashes(model.services, 10000)).toEqual([
+      "services a and b both listen on port 13128; fleet local runs every service on 127.0.0.1, so run one of them at a time (or give it another port)",
+    ]);
+    expect(localPortClashes((await loadExample()).services)).toEqual([]);
   });
 });

@@ -129,16 +129,15 @@ describe("squid", () => {
     const access = conf.split("\n").filter((l) => l.startsWith("http_access"));
     expect(access).toEqual([
       "http_access deny !allowed_sources",
-      "http_access deny forbidden_destinations",
       "http_access deny CONNECT !connect_ports",
-      "http_access allow CONNECT allowed_domains",
-      "http_access allow !CONNECT http_ports allowed_domains",
+      "http_access allow CONNECT allowed_domains !forbidden_destinations",
+      "http_access allow !CONNECT http_ports allowed_domains !forbidden_destinations",
       "http_access deny all",
     ]);
     expect(conf).toContain('acl allowed_domains dstdomain -n "/b/allowlist.txt"');
     expect(conf).toContain("acl connect_ports port 443 8443");
     expect(conf).toContain("cache deny all");
-    expect(files["allowlist.txt"]!.split("\n")[0]).toBe(".amazonaws.com");
+    expect(files["allowlist.txt"]!.split("\n")[0]).toBe(".docker.io");
   });
 });
 
@@ -166,6 +165,25 @@ services:
     const conf = renderSwanctl(vpn, contextWith({ runDir: "/r" }))["swanctl.conf"]!;
     expect(conf.match(/old-\d-\d \{/g)).toEqual(["old-1-1 {", "old-2-1 {"]);
     expect(conf).toContain("include /r/swanctl-secrets/*.conf");
+  });
+
+  // swanctl.conf(5): remote_addrs is a comma-separated list of peer addresses, tried in order.
+  it("lists every peer of a connection in remote_addrs, primary first", async () => {
+    const vpn = service(await loadOrThrow({
+      "fleet.yaml": `version: 1
+services:
+  v:
+    kind: strongswan
+    connections:
+      - name: dc
+        psk: { ssmParameter: /p }
+        local: { subnets: [10.0.0.0/16] }
+        remote: { addresses: [192.0.2.1, 192.0.2.2], id: gw.example.com, subnets: [192.168.0.0/24] }
+`,
+    }), "v", "strongswan");
+    const conf = renderSwanctl(vpn, contextWith({ runDir: "/r" }))["swanctl.conf"]!;
+    expect(conf).toContain("    remote_addrs = 192.0.2.1,192.0.2.2\n");
+    expect(vpn.connections[0]!.remote.address).toBe("192.0.2.1");
   });
 
   it("writes pre-shared keys base64-encoded, so no byte of a key can break the file", async () => {
@@ -212,7 +230,11 @@ services:
       "-A PF-PREROUTING -s 0.0.0.0/0 -p udp -m addrtype --dst-type LOCAL --dport 5353 -m statistic --mode nth --every 2 --packet 0 -m comment --comment fwd -j DNAT --to-destination 192.0.2.1:53",
       "-A PF-PREROUTING -s 0.0.0.0/0 -p udp -m addrtype --dst-type LOCAL --dport 5353 -m comment --comment fwd -j DNAT --to-destination 192.0.2.2:53",
     ]);
-    expect(rules).toContain("-A PF-POSTROUTING -s 0.0.0.0/0 -d 192.0.2.2/32 -m comment --comment fwd -j MASQUERADE");
+    // Masquerade covers only the rule's own protocol and port (udp 53 here, after DNAT), never all traffic to the host.
+    expect(rules.split("\n").filter((l) => l.includes("MASQUERADE"))).toEqual([
+      "-A PF-POSTROUTING -s 0.0.0.0/0 -d 192.0.2.1/32 -p udp -m multiport --dports 53 -m comment --comment fwd -j MASQUERADE",
+      "-A PF-POSTROUTING -s 0.0.0.0/0 -d 192.0.2.2/32 -p udp -m multiport --dports 53 -m comment --comment fwd -j MASQUERADE",
+    ]);
     expect(rules).toContain("# later: unresolved.example.com has no IPv4 address yet");
     expect(rules).not.toContain("2001:db8");
     // The default drop closes the filter table: it comes after every accept.
