@@ -2,7 +2,7 @@
 // documents the data planes poll.
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { AcceptedConfigSource, AcceptedSnapshot, DocumentStore } from "../dns/ports.ts";
-import type { BundleStore } from "../rollout/ports.ts";
+import type { AcceptedStore, BundleStore } from "../rollout/ports.ts";
 
 export const ACCEPTED_KEY = "accepted/current.json";
 export const runtimeDocumentKey = (service: string) => `runtime/${service}/targets.json`;
@@ -72,6 +72,39 @@ export function bundleStore(client: S3Client, bucket: string): BundleStore {
       const body = JSON.stringify(snapshot);
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: acceptedHistoryKey(snapshot.commit), Body: body, ContentType: "application/json" }));
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: ACCEPTED_KEY, Body: body, ContentType: "application/json" }));
+    },
+  };
+}
+
+const isPreconditionFailed = (error: unknown) => (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412;
+
+/**
+ * The accepted snapshots for the rollout watch. The current one is replaced with S3's conditional write
+ * (If-Match on the ETag read), so a snapshot accepted meanwhile is never overwritten.
+ */
+export function acceptedStore(client: S3Client, bucket: string): AcceptedStore {
+  const read = async (key: string) => {
+    try {
+      const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return { snapshot: JSON.parse(await response.Body!.transformToString()) as AcceptedSnapshot, token: response.ETag ?? "" };
+    } catch (error) {
+      if (error instanceof NoSuchKey) return undefined;
+      throw error;
+    }
+  };
+  return {
+    current: () => read(ACCEPTED_KEY),
+    atCommit: async (commit) => (await read(acceptedHistoryKey(commit)))?.snapshot,
+    async replaceCurrent(snapshot, token) {
+      try {
+        await client.send(new PutObjectCommand({
+          Bucket: bucket, Key: ACCEPTED_KEY, Body: JSON.stringify(snapshot), ContentType: "application/json", IfMatch: token,
+        }));
+        return true;
+      } catch (error) {
+        if (isPreconditionFailed(error)) return false;
+        throw error;
+      }
     },
   };
 }

@@ -1,7 +1,7 @@
 // The rollout loops' ports, wired to AWS from the Lambda environment:
 //   CONFIG_REPOSITORY  the CodeCommit repository holding fleet.yaml
 //   CONFIG_BRANCH      the tracked branch (default main)
-//   CONFIG_BUCKET      bundles and the accepted config
+//   CONFIG_BUCKET      bundles and the accepted config (the watch re-points accepted/current.json after a failure)
 //   STATE_TABLE        rollout state
 //   ECS_SERVICES       JSON: { "<fleet service>": { "cluster": …, "service": …, "container": … } }
 //   EVENT_BUS_NAME     where proxy-fleet's events go (default: the default bus)
@@ -10,7 +10,7 @@ import type { RolloutPorts } from "../rollout/run.ts";
 import type { WatchPorts } from "../rollout/watch.ts";
 import { createClients, requireEnv } from "./clients.ts";
 import { codeCommitRepository } from "./codecommit.ts";
-import { bundleStore } from "./config-bucket.ts";
+import { acceptedStore, bundleStore } from "./config-bucket.ts";
 import { ecsDeployer } from "./ecs.ts";
 import { eventPublisher } from "./events.ts";
 import { rolloutStateStore } from "./state-table.ts";
@@ -32,6 +32,7 @@ export function rolloutPorts(instrument: <T>(client: T) => T = (c) => c): Rollou
     state: rolloutStateStore(instrument(clients.dynamo), requireEnv("STATE_TABLE")),
     events: eventPublisher(instrument(clients.events), process.env.EVENT_BUS_NAME ?? "default"),
     targets: EcsServices.parse(JSON.parse(process.env.ECS_SERVICES ?? "{}")),
+    accepted: acceptedStore(instrument(clients.s3), requireEnv("CONFIG_BUCKET")),
   };
 }
 
@@ -43,5 +44,7 @@ export function watchPorts(instrument: <T>(client: T) => T = (c) => c): WatchPor
     branch,
     state: rolloutStateStore(instrument(clients.dynamo), requireEnv("STATE_TABLE")),
     events: eventPublisher(instrument(clients.events), process.env.EVENT_BUS_NAME ?? "default"),
+    // Reads accepted/history/*, reads and conditionally replaces accepted/current.json.
+    accepted: acceptedStore(instrument(clients.s3), requireEnv("CONFIG_BUCKET")),
   };
 }

@@ -7,6 +7,18 @@ import type { RecordState } from "./tracker.ts";
 export interface AcceptedSnapshot {
   readonly commit: string;
   readonly files: Readonly<Record<string, string>>;
+  /**
+   * Services that do not run this commit's config: their deployment failed and ECS rolled them back (or a
+   * version pinned as failed was skipped). Each names the accepted config it still runs, or null when none
+   * of the fleet's is known to run (the loops then leave that service alone). Readers take such a service
+   * from its own snapshot, so they follow the config that is actually running.
+   */
+  readonly pinned?: Readonly<Record<string, PinnedService | null>>;
+}
+
+export interface PinnedService {
+  readonly commit: string;
+  readonly files: Readonly<Record<string, string>>;
 }
 
 export interface AcceptedConfigSource {

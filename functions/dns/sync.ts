@@ -133,12 +133,31 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
 let cachedModel: { key: string; model: FleetModel } | undefined;
 
 async function acceptedModel(snapshot: AcceptedSnapshot): Promise<FleetModel | undefined> {
-  const key = createHash("sha256").update(JSON.stringify(Object.entries(snapshot.files).sort())).digest("hex");
+  const pinned = Object.entries(snapshot.pinned ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+  const key = createHash("sha256").update(JSON.stringify([Object.entries(snapshot.files).sort(), pinned])).digest("hex");
   if (cachedModel?.key === key) return cachedModel.model;
   const loaded = await loadFleet(new MemoryTree({ ...snapshot.files }));
   if (!loaded.ok) return undefined;
-  cachedModel = { key, model: loaded.model };
-  return loaded.model;
+  const model = await runningModel(loaded.model, pinned);
+  cachedModel = { key, model };
+  return model;
+}
+
+/**
+ * The accepted model with each pinned service taken from the config it still runs (a failed deployment
+ * rolled back): its names, not the failed commit's, are the ones looked up. A service pinned to nothing
+ * known is left out, so its runtime document is left as it is.
+ */
+export async function runningModel(model: FleetModel, pinned: ReadonlyArray<readonly [string, { files: Readonly<Record<string, string>> } | null]>): Promise<FleetModel> {
+  if (pinned.length === 0) return model;
+  const services = new Map(model.services.map((s) => [s.name, s] as const));
+  for (const [name, running] of pinned) {
+    const loaded = running ? await loadFleet(new MemoryTree({ ...running.files })) : undefined;
+    const service = loaded?.ok ? loaded.model.services.find((s) => s.name === name) : undefined;
+    if (service) services.set(name, service);
+    else services.delete(name);
+  }
+  return { ...model, services: [...services.values()].sort((a, b) => (a.name < b.name ? -1 : 1)) };
 }
 
 function emptyReport(extra: { commit?: string; skipped: string }): SyncReport {

@@ -45,7 +45,18 @@ export interface BundlePin {
 export interface BundleStore {
   /** Content-addressed and write-once: storing the same bundle again changes nothing. */
   putBundle(bundle: Bundle): Promise<string>;
+  /** Writes the snapshot to its commit's history and makes it the current one. */
   putAccepted(snapshot: AcceptedSnapshot): Promise<void>;
+}
+
+/** The accepted snapshots, for the rollout watch: it re-points the current one at what actually runs. */
+export interface AcceptedStore {
+  /** The current snapshot with a token for a conditional replace; undefined when there is none. */
+  current(): Promise<{ snapshot: AcceptedSnapshot; token: string } | undefined>;
+  /** The snapshot accepted at a commit (its history entry). */
+  atCommit(commit: string): Promise<AcceptedSnapshot | undefined>;
+  /** Replaces the current snapshot only if it is still the one read with `token`; false otherwise. */
+  replaceCurrent(snapshot: AcceptedSnapshot, token: string): Promise<boolean>;
 }
 
 export interface DeployedService {

@@ -7,7 +7,10 @@ import { recordingTree } from "../fleet/tree.ts";
 import { renderFleet, type Bundle } from "../render/bundle.ts";
 import { boundedComment, clip, fitEventDetail, ITEM_LIMIT, lineCount } from "./limits.ts";
 import { planRollout, relevantPaths, type ServiceAction } from "./plan.ts";
-import type { BundleStore, CommentLocation, Deployer, EcsTarget, Publisher, Repository, RolloutState, RolloutStateStore } from "./ports.ts";
+import type { AcceptedSnapshot, PinnedService } from "../dns/ports.ts";
+import type {
+  AcceptedStore, BundleStore, CommentLocation, Deployer, EcsTarget, Publisher, Repository, RolloutState, RolloutStateStore,
+} from "./ports.ts";
 
 export interface RolloutPorts {
   readonly repository: Repository;
@@ -17,6 +20,8 @@ export interface RolloutPorts {
   readonly state: RolloutStateStore;
   readonly events: Publisher;
   readonly targets: Readonly<Record<string, EcsTarget>>;
+  /** The accepted snapshots' history: where a service that keeps running an older config finds it. */
+  readonly accepted?: AcceptedStore;
 }
 
 export interface Deployment {
@@ -91,7 +96,8 @@ export async function reconcileRollout(ports: RolloutPorts, options: { dryRun?: 
     deployments.push(await deploy(ports, byService.get(action.service)!, action.target, head));
   }
   const files = tree.readFiles();
-  await ports.bundles.putAccepted({ commit: head, files });
+  const pinned = await pinsForSkipped(actions, state, ports.accepted);
+  await ports.bundles.putAccepted({ commit: head, files, ...(Object.keys(pinned).length > 0 ? { pinned } : {}) });
 
   const services = { ...state.services };
   for (const d of deployments) {
@@ -129,6 +135,28 @@ export async function commentSafely(
     const where = location ? ` on ${location.filePath}:${location.filePosition}` : "";
     failures.push(`${name}${where}: ${clip((error as Error).message ?? String(error), ITEM_LIMIT)}`);
   }
+}
+
+/**
+ * A service whose new bundle is a version pinned as failed is not rolled out: it keeps running what it
+ * runs, and the snapshot says so, so the DNS loop follows that config's names and not the new commit's.
+ */
+async function pinsForSkipped(
+  actions: readonly ServiceAction[], state: RolloutState, accepted: AcceptedStore | undefined,
+): Promise<Record<string, PinnedService | null>> {
+  const pinned: Record<string, PinnedService | null> = {};
+  for (const action of actions) {
+    if (action.action !== "skip-failed") continue;
+    pinned[action.service] = await runningConfig(accepted, state.services[action.service]?.commit);
+  }
+  return pinned;
+}
+
+/** The accepted config at a commit, as a pin; null when it is not known. */
+export async function runningConfig(accepted: AcceptedStore | undefined, commit: string | undefined): Promise<PinnedService | null> {
+  if (!accepted || !commit) return null;
+  const snapshot: AcceptedSnapshot | undefined = await accepted.atCommit(commit);
+  return snapshot ? { commit, files: snapshot.files } : null;
 }
 
 async function deploy(ports: RolloutPorts, bundle: Bundle, target: EcsTarget, commit: string): Promise<Deployment> {

@@ -2,14 +2,17 @@
 // its bundle version as failed, so the rollout loop never retries it by itself; the next commit with a
 // different bundle proceeds normally. A completed one is reported on its commit.
 import { clip, ITEM_LIMIT } from "./limits.ts";
-import type { Publisher, Repository, RolloutStateStore } from "./ports.ts";
-import { commentSafely, stateKey } from "./run.ts";
+import { isDeepStrictEqual } from "node:util";
+import type { AcceptedStore, Publisher, Repository, RolloutStateStore } from "./ports.ts";
+import { commentSafely, runningConfig, stateKey } from "./run.ts";
 
 export interface WatchPorts {
   readonly repository: Repository;
   readonly branch: string;
   readonly state: RolloutStateStore;
   readonly events: Publisher;
+  /** The accepted snapshot, re-pointed at what actually runs after a failed deployment. */
+  readonly accepted?: AcceptedStore;
 }
 
 export interface DeploymentEvent {
@@ -54,6 +57,7 @@ export async function watchDeployment(event: DeploymentEvent, ports: WatchPorts)
       if (attempt >= MAX_CONFLICT_RETRIES) throw new Error("rollout state kept changing under the watch");
       continue;
     }
+    if (ports.accepted) await pinRunningConfig(ports.accepted, service, deployed.previous?.commit);
     await commentSafely(ports.repository, commentFailures, parent, deployed.commit, [
       `**proxy-fleet: the deployment of ${service} failed and ECS rolled it back.**`,
       "",
@@ -68,5 +72,22 @@ export async function watchDeployment(event: DeploymentEvent, ports: WatchPorts)
       deploymentId: event.deploymentId, reason: event.reason,
     });
     return { kind: "failed", service, hash: deployed.hash, commit: deployed.commit, ...reported() };
+  }
+}
+
+/**
+ * After ECS rolled `service` back, the current accepted snapshot says that the service runs the config of
+ * `runningCommit` (or nothing known): the DNS loop then follows the names of the config that actually runs.
+ * A conditional replace: a snapshot accepted meanwhile is re-read and pinned in turn.
+ */
+async function pinRunningConfig(accepted: AcceptedStore, service: string, runningCommit: string | undefined): Promise<void> {
+  const pin = await runningConfig(accepted, runningCommit);
+  for (let attempt = 0; ; attempt++) {
+    const current = await accepted.current();
+    if (!current) return;
+    if (current.snapshot.pinned && service in current.snapshot.pinned && isDeepStrictEqual(current.snapshot.pinned[service], pin)) return;
+    const snapshot = { ...current.snapshot, pinned: { ...current.snapshot.pinned, [service]: pin } };
+    if (await accepted.replaceCurrent(snapshot, current.token)) return;
+    if (attempt >= MAX_CONFLICT_RETRIES) throw new Error("the accepted snapshot kept changing under the watch");
   }
 }

@@ -209,6 +209,29 @@ describe("writes", () => {
   });
 });
 
+describe("the config that actually runs", () => {
+  it("follows a rolled-back service's running config, not the failed commit's names", async () => {
+    server.set("db2.corp.test", { addresses: ["10.60.0.2"] });
+    const failed = fleet(["10.50.0.20"]).replace("host: db1.corp.test", "host: db2.corp.test");
+    aws.objects.set("accepted/current.json", {
+      body: JSON.stringify({ commit: "failed", files: { "fleet.yaml": failed }, pinned: { router: { commit: "good", files: { "fleet.yaml": fleet(["10.50.0.20"]) } } } }),
+      metadata: {},
+    });
+    await handler(await scheduled(), context);
+    const document = JSON.parse(aws.objects.get("runtime/router/targets.json")!.body) as { targets: Record<string, string[]> };
+    expect(document.targets).toEqual({ "db1.corp.test": ["10.50.0.11", "10.50.0.12"] });
+  });
+
+  it("leaves a service pinned to nothing alone: no runtime document is written for it", async () => {
+    aws.objects.set("accepted/current.json", {
+      body: JSON.stringify({ commit: "failed", files: { "fleet.yaml": fleet(["10.50.0.20"]) }, pinned: { router: null } }), metadata: {},
+    });
+    await handler(await scheduled(), context);
+    expect(aws.objects.has("runtime/router/targets.json")).toBe(false);
+    expect(aws.registered(ARN)).toEqual(["10.50.0.20:5432"]);
+  });
+});
+
 describe("robustness", () => {
   it("converges through 30% injected throttling and 5xx errors, with no duplicate registration", async () => {
     const many = Array.from({ length: 120 }, (_, i) => `10.70.0.${i + 1}`);

@@ -1,5 +1,6 @@
 // The config-rollout and rollout-watch Lambdas through the real SDK clients, answered in-process by a
 // CodeCommit repository, an ECS cluster, S3, DynamoDB and EventBridge in memory.
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Context } from "aws-lambda";
@@ -380,6 +381,62 @@ describe("rollout watch", () => {
     const deploymentId = (summary as { deployments: Array<{ deploymentId: string }> }).deployments[0]!.deploymentId;
     expect(await watch(await deploymentEvent("completed", deploymentId), context)).toMatchObject({ kind: "completed", commit });
     expect(repo.comments.at(-1)!.content).toContain("completed");
+  });
+});
+
+describe("the accepted snapshot after a failed deployment", () => {
+  const current = () => JSON.parse(aws.objects.get("accepted/current.json")!.body) as {
+    commit: string; files: Record<string, string>; pinned?: Record<string, { commit: string; files: Record<string, string> } | null>;
+  };
+
+  it("says the rolled-back service runs its last good config, keeps saying it while the failed version is skipped, and stops once fixed", async () => {
+    const { commit: good } = await firstRollout();
+    const goodFiles = current().files;
+    const broken = repo.commit("main", { "fleet.yaml": FLEET.replace("host: 10.1.0.5", "host: db-new.corp.test") });
+    const accepted = await rollout(await pushEvent(broken), context) as { deployments: Array<{ service: string; deploymentId: string }> };
+    expect(current()).toMatchObject({ commit: broken });
+    expect(current().pinned).toBeUndefined();
+
+    await watch(await deploymentEvent("failed", accepted.deployments.find((d) => d.service === "router")!.deploymentId), context);
+    expect(current()).toMatchObject({ commit: broken, pinned: { router: { commit: good, files: goodFiles } } });
+
+    // A later commit that leaves router's failed version as it is: router is skipped and still pinned.
+    const later = repo.commit("main", { "allowlists/egress.txt": "api.example.com\nmore.example.com\n" });
+    expect(await rollout(await pushEvent(later), context)).toMatchObject({ services: { router: "skip-failed", egress: "deploy" } });
+    expect(current()).toMatchObject({ commit: later, pinned: { router: { commit: good, files: goodFiles } } });
+
+    // The fix rolls out: nothing is pinned any more.
+    const fix = repo.commit("main", { "fleet.yaml": FLEET.replace("host: 10.1.0.5", "host: db-fixed.corp.test") });
+    expect(await rollout(await pushEvent(fix), context)).toMatchObject({ services: { router: "deploy" } });
+    expect(current().pinned).toBeUndefined();
+  });
+
+  it("a service whose first deployment failed runs no config of the fleet: pinned to nothing", async () => {
+    const { summary } = await firstRollout();
+    const deploymentId = (summary as { deployments: Array<{ service: string; deploymentId: string }> }).deployments.find((d) => d.service === "egress")!.deploymentId;
+    await watch(await deploymentEvent("failed", deploymentId), context);
+    expect(current().pinned).toEqual({ egress: null });
+  });
+
+  it("a snapshot accepted while the watch works is pinned in turn, never overwritten", async () => {
+    await firstRollout();
+    const broken = repo.commit("main", { "fleet.yaml": FLEET.replace("host: 10.1.0.5", "host: db-new.corp.test") });
+    const accepted = await rollout(await pushEvent(broken), context) as { deployments: Array<{ service: string; deploymentId: string }> };
+    // Another writer replaces the current snapshot between the watch's read and its write, once.
+    let raced = false;
+    aws.s3.on(PutObjectCommand, { Key: "accepted/current.json" }).callsFake((input) => {
+      if (!raced) {
+        raced = true;
+        aws.objects.set("accepted/current.json", { body: JSON.stringify({ commit: "meanwhile", files: { "fleet.yaml": FLEET } }), metadata: {} });
+      }
+      const object = aws.objects.get(input.Key)!;
+      const tag = `"${createHash("md5").update(object.body).digest("hex")}"`;
+      if (input.IfMatch !== tag) throw Object.assign(new Error("precondition"), { name: "PreconditionFailed", $fault: "client", $metadata: { httpStatusCode: 412 } });
+      aws.objects.set(input.Key, { body: String(input.Body), metadata: {} });
+      return {};
+    });
+    await watch(await deploymentEvent("failed", accepted.deployments.find((d) => d.service === "router")!.deploymentId), context);
+    expect(current()).toMatchObject({ commit: "meanwhile", pinned: { router: { commit: expect.any(String) } } });
   });
 });
 

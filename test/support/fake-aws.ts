@@ -9,6 +9,9 @@ import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { BatchGetCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
+import { createHash } from "node:crypto";
+
+const etag = (body: string) => `"${createHash("md5").update(body).digest("hex")}"`;
 
 export const WRITE_COMMANDS = [PutObjectCommand, PutCommand, DeleteCommand, RegisterTargetsCommand, DeregisterTargetsCommand, PutEventsCommand];
 
@@ -37,7 +40,7 @@ export class FakeAws {
     this.s3.on(GetObjectCommand).callsFake((input) => this.call(() => {
       const object = this.objects.get(input.Key);
       if (!object) throw new NoSuchKey({ message: "The specified key does not exist.", $metadata: {} });
-      return { Body: { transformToString: async () => object.body } };
+      return { Body: { transformToString: async () => object.body }, ETag: etag(object.body) };
     }));
     this.s3.on(HeadObjectCommand).callsFake((input) => this.call(() => {
       const object = this.objects.get(input.Key);
@@ -45,6 +48,13 @@ export class FakeAws {
       return { Metadata: object.metadata };
     }));
     this.s3.on(PutObjectCommand).callsFake((input) => this.call(() => {
+      // S3 conditional writes: If-Match must name the current object's ETag, else 412 Precondition Failed.
+      const current = this.objects.get(input.Key);
+      if (input.IfMatch !== undefined && (current === undefined || etag(current.body) !== input.IfMatch)) {
+        throw Object.assign(new Error("At least one of the pre-conditions you specified did not hold"), {
+          name: "PreconditionFailed", $fault: "client", $metadata: { httpStatusCode: 412 },
+        });
+      }
       if (input.IfNoneMatch === "*" && this.objects.has(input.Key)) {
         throw Object.assign(new Error("At least one of the pre-conditions you specified did not hold"), {
           name: "PreconditionFailed", $fault: "client", $metadata: { httpStatusCode: 412 },
