@@ -24,9 +24,15 @@ export interface LocalReport {
   readonly checks: Array<{ file: string } & CheckResult>;
 }
 
+/**
+ * Renders and checks every service. `targets` (fleet local --hosts) stands in for DNS: strongSwan rules name
+ * hosts resolved from it, and Squid reads it as its hosts_file, so what is checked is what would run.
+ */
 export async function renderAndCheckLocally(model: FleetModel, workDir: string, targets: ResolvedTargets = {}): Promise<LocalReport[]> {
   const root = resolve(workDir);
   const isRoot = process.getuid?.() === 0;
+  await mkdir(root, { recursive: true });
+  const squidHostsFile = await writeSquidHosts(root, targets);
   const netns = isRoot ? await NetworkNamespace.create("pflocal") : undefined;
   try {
     const charon = netns && model.services.some((s) => s.kind === "strongswan" && !s.noIpsec)
@@ -38,7 +44,10 @@ export async function renderAndCheckLocally(model: FleetModel, workDir: string, 
         const dir = join(root, service.name);
         const runDir = join(dir, "run");
         await mkdir(join(runDir, SECRETS_DIR), { recursive: true });
-        const bundle = renderBundle(service, contextWith({ bundleDir: dir, runDir, logDir: runDir, listenAddress: "127.0.0.1", targets }));
+        const bundle = renderBundle(service, contextWith({
+          bundleDir: dir, runDir, logDir: runDir, listenAddress: "127.0.0.1", targets,
+          ...(service.kind === "squid" ? { squidHostsFile } : {}),
+        }));
         for (const [name, content] of Object.entries(bundle.files)) await writeFile(join(dir, name), content);
         const checks: LocalReport["checks"] = [];
         const check = async (file: string, result: Promise<CheckResult>) => checks.push({ file, ...(await result) });
@@ -87,6 +96,10 @@ export interface RunningService {
  */
 export async function startLocalFleet(model: FleetModel, workDir: string, options: LocalFleetOptions): Promise<RunningService[]> {
   const running: RunningService[] = [];
+  const runRoot = join(resolve(workDir), "run");
+  await mkdir(runRoot, { recursive: true });
+  // Squid resolves names itself: it gets the same stand-in answers as a hosts_file, its DNS sockets on loopback.
+  const squidHostsFile = await writeSquidHosts(runRoot, options.hosts);
   try {
     for (const original of model.services) {
       if (original.kind === "strongswan") continue;
@@ -97,7 +110,7 @@ export async function startLocalFleet(model: FleetModel, workDir: string, option
       const bundle = renderBundle(service);
       const agent = await Agent.start({ fetch: async () => bundle }, {
         bundleDir: join(dir, "bundle"), runDir: join(dir, "run"), logDir: join(dir, "run"), listenAddress: "127.0.0.1",
-        targets: options.hosts,
+        targets: options.hosts, ...(service.kind === "squid" ? { squidHostsFile } : {}),
       });
       running.push({ service: service.name, kind: service.kind, ports: listenPorts(service), agent });
     }
@@ -106,6 +119,18 @@ export async function startLocalFleet(model: FleetModel, workDir: string, option
     await Promise.all(running.map((r) => r.agent.stop()));
     throw error;
   }
+}
+
+/** The stand-in DNS answers as a hosts file ("address name" per line) that Squid's hosts_file reads. */
+export function hostsFileText(hosts: ResolvedTargets): string {
+  const lines = Object.keys(hosts).sort().flatMap((name) => [...new Set(hosts[name])].map((address) => `${address} ${name}`));
+  return lines.join("\n") + (lines.length > 0 ? "\n" : "");
+}
+
+async function writeSquidHosts(dir: string, hosts: ResolvedTargets): Promise<string> {
+  const file = join(dir, "squid-hosts");
+  await writeFile(file, hostsFileText(hosts));
+  return file;
 }
 
 async function chownToProxy(dir: string): Promise<void> {
