@@ -10,7 +10,7 @@ import { NetworkNamespace } from "../../containers/agent/netns.ts";
 import { run } from "../../containers/agent/process.ts";
 import { parse as parseYaml } from "yaml";
 import type { FleetModel, ServiceModel } from "../fleet/load.ts";
-import { listenPorts, shiftPorts } from "../fleet/listeners.ts";
+import { listenPorts, localPortClashes, shiftPorts } from "../fleet/listeners.ts";
 import { isDnsName, isIpAddress, normalizeDnsName } from "../fleet/net.ts";
 import { renderBundle } from "../render/bundle.ts";
 import { contextWith, type ResolvedTargets } from "../render/context.ts";
@@ -95,6 +95,8 @@ export interface RunningService {
  * with targets from `hosts`. strongSwan services need a host of their own; locally they are only checked.
  */
 export async function startLocalFleet(model: FleetModel, workDir: string, options: LocalFleetOptions): Promise<RunningService[]> {
+  const clashes = localPortClashes(model.services, options.portOffset);
+  if (clashes.length > 0) throw new Error(clashes.join("\n"));
   const running: RunningService[] = [];
   const runRoot = join(resolve(workDir), "run");
   await mkdir(runRoot, { recursive: true });
