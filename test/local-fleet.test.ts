@@ -1,6 +1,9 @@
 // `fleet local --run`: the fleet's HAProxy, NGINX and Squid services on loopback through the in-task agent,
 // with stand-in DNS answers.
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
+import { join } from "node:path";
+import { main } from "../functions/cli/fleet.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseHosts, startLocalFleet, type RunningService } from "../functions/cli/local.ts";
 import { shiftPorts } from "../functions/fleet/listeners.ts";
@@ -38,9 +41,9 @@ services:
     allowedSources: [127.0.0.0/8]
     dnsNameservers: [127.0.0.1]
 `,
-    "allow.txt": "example.com\n",
+    "allow.txt": "example.com\nlocal-service.test\n",
   });
-  const hosts = parseHosts("db.corp.test: [127.0.0.1]\nweb.corp.test: [127.0.0.1]\n", "hosts.yaml");
+  const hosts = parseHosts("db.corp.test: [127.0.0.1]\nweb.corp.test: [127.0.0.1]\nlocal-service.test: [127.0.0.1]\n", "hosts.yaml");
   fleet = await startLocalFleet(model, work.path, { portOffset: offset, hosts });
   await Promise.all(Object.values(ports).map((p) => waitForPort(p, 20_000)));
 }, 60_000);
@@ -70,6 +73,52 @@ describe("the local fleet", () => {
     expect(body).toBe("website host=www.example.test\n");
     expect(await exchange(ports.proxy, "CONNECT denied.test:443 HTTP/1.1\r\nHost: denied.test:443\r\n\r\n", { lingerMs: 300 })).toMatch(/^HTTP\/1.1 403/);
   });
+});
+
+// Issue 9.11: Squid resolves names itself, so the stand-in answers must reach it as its hosts_file
+// (squid.conf.documented, "hosts_file": names found there are not looked up in DNS). A name the hosts file
+// points at loopback is refused as a forbidden destination (403) at once; without the hosts file Squid would ask
+// the (absent) nameserver and never answer 403. The .test name cannot resolve anywhere else.
+describe("the local Squid", () => {
+  it("answers names from the hosts file: an allowlisted name it maps to loopback is refused", async () => {
+    const reply = await exchange(ports.proxy, "CONNECT local-service.test:443 HTTP/1.1\r\nHost: local-service.test:443\r\n\r\n", { lingerMs: 300 });
+    expect(reply).toMatch(/^HTTP\/1.1 403/);
+  });
+});
+
+describe("fleet local --hosts", () => {
+  it("renders the strongSwan rules' hostnames and Squid's hosts_file from the hosts file, and the daemons accept them", async () => {
+    const repo = join(work.path, "repo");
+    const out = join(work.path, "checked");
+    await mkdir(repo, { recursive: true });
+    await writeFile(join(repo, "fleet.yaml"), `version: 1
+services:
+  gateway:
+    kind: strongswan
+    noIpsec: true
+    rules: [{ name: app, from: [10.97.1.0/24], to: [app.corp.test], protocols: [tcp], ports: [8080] }]
+  egress:
+    kind: squid
+    allowlist: allow.txt
+    allowedSources: [10.0.0.0/8]
+`);
+    await writeFile(join(repo, "allow.txt"), "app.corp.test\n");
+    await writeFile(join(repo, "hosts.yaml"), "app.corp.test: [10.97.2.7, 10.97.2.8]\n");
+    const output: string[] = [];
+    const code = await main(["local", repo, "--work", out, "--hosts", join(repo, "hosts.yaml")], {
+      out: (t) => output.push(t), err: (t) => output.push(t),
+    });
+    expect(output.join("")).not.toMatch(/FAIL/);
+    expect(code).toBe(0);
+    const rules = await readFile(join(out, "gateway", "iptables.rules"), "utf8");
+    expect(rules).toMatch(/-d 10\.97\.2\.7\/32 /);
+    expect(rules).toMatch(/-d 10\.97\.2\.8\/32 /);
+    const squidConf = await readFile(join(out, "egress", "squid.conf"), "utf8");
+    const hostsFile = /^hosts_file (.+)$/m.exec(squidConf)?.[1];
+    expect(hostsFile).toBeDefined();
+    expect(await readFile(hostsFile!, "utf8")).toBe("10.97.2.7 app.corp.test\n10.97.2.8 app.corp.test\n");
+    expect(squidConf).toContain("udp_outgoing_address 127.0.0.1");
+  }, 60_000);
 });
 
 describe("stand-in DNS answers", () => {

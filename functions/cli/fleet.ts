@@ -27,7 +27,8 @@ Usage:
         [--run]                         then run the HAProxy, NGINX and Squid services on 127.0.0.1 through the
                                         in-task agent until Ctrl-C (strongSwan services are only checked)
         [--port-offset <n>]             added to every listen port when running (default 10000)
-        [--hosts <file>]                YAML { name: [addresses] } standing in for DNS when running
+        [--hosts <file>]                YAML { name: [addresses] } standing in for DNS: in the checked iptables
+                                        rules, as Squid's hosts_file, and for the running services
   fleet plan --loop <loop> [--repo <repo>]
                                         what a run would change, writing nothing: against the deployed state
                                         (the loop's Lambda environment and AWS credentials), or, with --repo, a
@@ -103,9 +104,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       if (!repo || extra.length) return usage(io, "local takes one folder");
       const loaded = await loadFleet(new DirectoryTree(repo));
       let failures = 0;
+      const hosts = values.hosts ? parseHosts(await readFile(values.hosts, "utf8"), values.hosts) : {};
       const code = await report(loaded, io, async () => {
         if (!loaded.ok) return;
-        const reports = await renderAndCheckLocally(loaded.model, values.work ?? ".fleet/local");
+        const reports = await renderAndCheckLocally(loaded.model, values.work ?? ".fleet/local", hosts);
         for (const r of reports) {
           io.out(`${r.service} (${r.kind}) ${r.hash}\n  rendered in ${r.dir}\n`);
           for (const c of r.checks) {
@@ -118,7 +120,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         }
       }, repo);
       if (code || failures > 0 || !values.run || !loaded.ok) return code || (failures > 0 ? 1 : 0);
-      const hosts = values.hosts ? parseHosts(await readFile(values.hosts, "utf8"), values.hosts) : {};
       const fleet = await startLocalFleet(loaded.model, values.work ?? ".fleet/local", {
         portOffset: Number(values["port-offset"] ?? 10000), hosts,
       });

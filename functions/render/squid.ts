@@ -76,10 +76,10 @@ export function renderSquid(service: Squid, ctx: RenderContext): Record<string, 
     ...(endpoints.length > 0
       ? ["http_access deny via_endpoint !allowed_endpoints", "http_access deny !via_endpoint !allowed_sources"]
       : ["http_access deny !allowed_sources"]),
-    "http_access deny forbidden_destinations",
     "http_access deny CONNECT !connect_ports",
-    "http_access allow CONNECT allowed_domains",
-    ...(service.httpPorts.length > 0 ? ["http_access allow !CONNECT http_ports allowed_domains"] : []),
+    // The destination check comes last on the line: only an allowlisted name is ever looked up.
+    "http_access allow CONNECT allowed_domains !forbidden_destinations",
+    ...(service.httpPorts.length > 0 ? ["http_access allow !CONNECT http_ports allowed_domains !forbidden_destinations"] : []),
     "http_access deny all",
     "",
     "cache deny all",
