@@ -8,17 +8,17 @@
 //                                          changes arrive by task replacement
 //
 // A candidate config that fails the daemon's own check never replaces the running one.
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { chown, mkdir, rename, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import type { ServiceModel } from "../../functions/fleet/load.ts";
 import { renderFiles } from "../../functions/render/bundle.ts";
 import { contextWith, type RenderContext, type ResolvedTargets } from "../../functions/render/context.ts";
-import { verifyBundle, type BundleSource } from "./bundle.ts";
+import { BundleRefused, verifyBundle, type BundleSource } from "./bundle.ts";
 import { checkHaproxy, checkNginx, checkSquid, type CheckResult } from "./checks.ts";
-import { startHaproxy, startNginx, startSquid } from "./daemons.ts";
-import { run, waitFor, type Daemon } from "./process.ts";
+import { DRAIN_SIGNAL, haproxyUserConfig, startHaproxy, startNginx, startSquid } from "./daemons.ts";
+import { run, userIds, waitFor, type Daemon, type DaemonExit } from "./process.ts";
 
 export interface AgentOptions {
   readonly bundleDir: string;
@@ -30,6 +30,10 @@ export interface AgentOptions {
   /** Targets to start with (the runtime document as it stands). */
   readonly targets?: ResolvedTargets;
   readonly squidHostsFile?: string;
+  /** The kind this image runs (PROXY_FLEET_KIND); a bundle of another kind is refused before anything starts. */
+  readonly expectedKind?: string;
+  /** Receives each line the daemon writes, with the daemon's name (the container prints them as JSON lines). */
+  readonly onDaemonLine?: (daemon: string, line: string) => void;
 }
 
 export interface ApplyResult {
@@ -46,6 +50,7 @@ export class Agent {
   private targets: ResolvedTargets;
   private daemon: Daemon | undefined;
   private masterSocket: string | undefined;
+  private haproxyExtraConfigs: string[] = [];
   private readonly options: AgentOptions;
   private lastApply: ApplyResult = { applied: true, reason: "started" };
 
@@ -61,12 +66,23 @@ export class Agent {
   static async start(source: BundleSource, options: AgentOptions): Promise<Agent> {
     const bundle = await source.fetch();
     const model = verifyBundle(bundle, options.pinnedHash);
-    if (model.kind === "strongswan") throw new Error("strongSwan services run with the strongSwan agent");
+    if (options.expectedKind && model.kind !== options.expectedKind) {
+      throw new BundleRefused(`bundle ${bundle.service} (${bundle.hash}) is a ${model.kind} service, but this image runs ${options.expectedKind}`);
+    }
+    if (model.kind === "strongswan") throw new BundleRefused(`bundle ${bundle.service} is a strongswan service: it runs with the strongSwan agent (strongswan-main.ts)`);
     const agent = new Agent(model, bundle.hash, options);
     await mkdir(options.bundleDir, { recursive: true });
     await mkdir(options.runDir, { recursive: true });
+    // Squid writes its pid file and core dumps as `proxy` once it has dropped root.
+    const proxy = model.kind === "squid" && process.getuid?.() === 0 ? userIds("proxy") : undefined;
+    if (proxy) await chown(options.runDir, proxy.uid, proxy.gid);
     const files = agent.render(agent.targets);
     await agent.writeAll(files);
+    const userConfig = model.kind === "haproxy" ? haproxyUserConfig() : undefined;
+    if (userConfig) {
+      agent.haproxyExtraConfigs = [join(options.runDir, "haproxy-user.cfg")];
+      await writeFile(agent.haproxyExtraConfigs[0]!, userConfig);
+    }
     const check = await agent.check(join(options.bundleDir, agent.mainFile()));
     if (!check.ok) throw new Error(`${model.kind} refused the configuration of ${model.name}:\n${check.output}`);
     agent.files = files;
@@ -97,15 +113,34 @@ export class Agent {
     return this.record({ applied: true, reason: "reloaded" });
   }
 
-  health(): { ok: boolean; service: string; hash: string; lastApply: ApplyResult } {
-    const alive = this.daemon !== undefined && this.daemon.process.exitCode === null && this.daemon.process.signalCode === null;
-    return { ok: alive, service: this.model.name, hash: this.hash, lastApply: this.lastApply };
+  health(): { ok: boolean; service: string; kind: string; hash: string; lastApply: ApplyResult } {
+    const alive = this.daemon?.running() ?? false;
+    return { ok: alive, service: this.model.name, kind: this.model.kind, hash: this.hash, lastApply: this.lastApply };
   }
 
+  /** Resolves when the daemon exits, whether asked to or not. */
+  get exited(): Promise<DaemonExit> {
+    return this.daemon!.exited;
+  }
+
+  /** Stops the daemon at once (SIGTERM, then SIGKILL after 5 s). */
   async stop(): Promise<void> {
     await this.daemon?.stop();
   }
 
+  /**
+   * Stops the daemon gracefully: it stops accepting, open connections may finish for up to `drainMs`, then
+   * what remains is cut (SIGTERM, then SIGKILL).
+   */
+  async drain(drainMs: number): Promise<DaemonExit | undefined> {
+    const daemon = this.daemon;
+    if (!daemon) return undefined;
+    const signal = DRAIN_SIGNAL[this.model.kind as keyof typeof DRAIN_SIGNAL];
+    await daemon.stop(signal, drainMs);
+    return daemon.exited;
+  }
+
+  /** The last lines the daemon wrote (bounded). */
   output(): string {
     return this.daemon?.output() ?? "";
   }
@@ -139,7 +174,7 @@ export class Agent {
 
   private check(file: string): Promise<CheckResult> {
     switch (this.model.kind) {
-      case "haproxy": return checkHaproxy(file);
+      case "haproxy": return checkHaproxy(file, this.haproxyExtraConfigs);
       case "nginx": return checkNginx(file, this.options.runDir);
       default: return checkSquid(file);
     }
@@ -147,24 +182,36 @@ export class Agent {
 
   private async launch(): Promise<void> {
     const file = join(this.options.bundleDir, this.mainFile());
+    const sink = this.options.onDaemonLine;
+    const output = sink ? { onLine: (line: string) => sink(this.model.kind, line) } : {};
     if (this.model.kind === "haproxy") {
-      const haproxy = startHaproxy(file, this.options.runDir);
+      const haproxy = startHaproxy(file, this.options.runDir, { ...output, extraConfigs: this.haproxyExtraConfigs });
       this.masterSocket = haproxy.masterSocket;
       this.daemon = haproxy;
-      await waitFor("the HAProxy master socket", () => masterAnswers(haproxy.masterSocket), 10_000);
+      await waitFor("the HAProxy master socket", async () => !haproxy.running() || (await masterAnswers(haproxy.masterSocket)), 10_000);
     } else if (this.model.kind === "nginx") {
-      this.daemon = startNginx(file, this.options.runDir);
+      this.daemon = startNginx(file, this.options.runDir, output);
     } else {
-      this.daemon = startSquid(file);
+      this.daemon = startSquid(file, output);
+    }
+    // A daemon that dies while starting (a port in use, a missing binary) fails the start with its own words.
+    const early = await Promise.race([this.daemon.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 300))]);
+    if (early) {
+      throw new Error(`${this.model.kind} exited while starting (${early.error ?? `code ${early.code}, signal ${early.signal}`}):\n${this.daemon.output()}`);
     }
   }
 
   private async reload(): Promise<void> {
     if (this.model.kind === "haproxy") {
-      await masterCommand(this.masterSocket!, "reload");
+      // The master re-executes itself on reload and its socket refuses connections meanwhile: wait until it
+      // answers again, so the next reload (or stop) finds it.
+      const socket = this.masterSocket!;
+      await waitFor("the HAProxy master socket", () => masterAnswers(socket), 10_000);
+      await masterCommand(socket, "reload");
+      await waitFor("the HAProxy master after reload", () => masterAnswers(socket), 10_000);
       return;
     }
-    const r = await run("nginx", ["-p", this.options.runDir, "-c", join(this.options.bundleDir, this.mainFile()), "-s", "reload"]);
+    const r = await run("nginx", ["-p", this.options.runDir, "-c", join(this.options.bundleDir, this.mainFile()), "-s", "reload"], { discardStdout: true });
     if (r.code !== 0) throw new Error(`nginx -s reload failed: ${r.stderr}`);
   }
 }

@@ -15,12 +15,15 @@ export interface CharonOptions {
   readonly netns: string;
   /** Userspace ESP (for kernels without xfrm ESP support); needs a TUN device. */
   readonly libipsec?: boolean;
+  /** Receives each line charon writes to stdout/stderr (plugin load failures arrive there, before any log file). */
+  readonly onLine?: (line: string) => void;
 }
 
 export interface Charon {
   readonly viciUri: string;
   /** Environment that points swanctl at this charon's strongswan.conf. */
   readonly env: NodeJS.ProcessEnv;
+  /** charon's start-up output (stderr included, bounded tail) followed by its log file. */
   log(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -51,13 +54,19 @@ export async function startCharon(options: CharonOptions): Promise<Charon> {
     ].join("\n"),
   );
   const env = { ...process.env, STRONGSWAN_CONF: confFile };
-  const daemon: Daemon = startDaemon("charon-systemd", [], { netns: options.netns, env });
-  await waitFor("charon's vici socket", () => existsSync(socket) || daemon.process.exitCode !== null, 10_000);
-  if (daemon.process.exitCode !== null) throw new Error(`charon exited: ${daemon.output()}`);
+  const daemon: Daemon = startDaemon("charon-systemd", [], { netns: options.netns, env, ...(options.onLine ? { onLine: options.onLine } : {}) });
+  await waitFor("charon's vici socket", () => existsSync(socket) || !daemon.running(), 10_000);
+  if (!daemon.running()) {
+    const exit = await daemon.exited;
+    throw new Error(`charon exited while starting (${exit.error ?? `code ${exit.code}`}):\n${daemon.output()}`);
+  }
   return {
     viciUri: `unix://${socket}`,
     env,
-    log: async () => (existsSync(logFile) ? readFile(logFile, "utf8") : ""),
+    log: async () => {
+      const file = existsSync(logFile) ? await readFile(logFile, "utf8") : "";
+      return `${daemon.output()}\n--- ${logFile} ---\n${file}`;
+    },
     stop: () => daemon.stop(),
   };
 }

@@ -1,18 +1,55 @@
-// Starting each data-plane daemon in the foreground, the way its container runs it.
+// Starting each data-plane daemon in the foreground, the way its container runs it, and stopping it
+// gracefully: each daemon's own "stop accepting, finish open connections" signal.
 import { join } from "node:path";
-import { startDaemon, type Daemon } from "./process.ts";
+import { startDaemon, userIds, type Daemon, type DaemonOptions } from "./process.ts";
 
-/** HAProxy in master-worker mode; the master socket takes `reload` for hitless reloads. */
-export function startHaproxy(configFile: string, runDir: string): Daemon & { masterSocket: string } {
+/** Options every daemon start takes: where its output lines go. */
+export type StartOptions = Pick<DaemonOptions, "onLine">;
+
+const isRoot = () => process.getuid?.() === 0;
+
+/**
+ * HAProxy in master-worker mode; the master socket takes `reload` for hitless reloads. `extraConfigs` are
+ * further -f files (the agent's privilege drop, see haproxyUserConfig).
+ */
+export function startHaproxy(configFile: string, runDir: string, options: StartOptions & { extraConfigs?: readonly string[] } = {}): Daemon & { masterSocket: string } {
   const masterSocket = join(runDir, "haproxy-master.sock");
-  return { ...startDaemon("haproxy", ["-W", "-S", masterSocket, "-f", configFile]), masterSocket };
+  const files = [configFile, ...(options.extraConfigs ?? [])].flatMap((f) => ["-f", f]);
+  return { ...startDaemon("haproxy", ["-W", "-S", masterSocket, ...files], options), masterSocket };
 }
 
-export function startNginx(configFile: string, prefix: string): Daemon {
-  return startDaemon("nginx", ["-p", prefix, "-c", configFile, "-g", "daemon off;"]);
+/**
+ * A global section that makes HAProxy's workers drop to user haproxy once the master (root) has bound the
+ * listeners; HAProxy merges global sections across -f files. Undefined when not root or no such user.
+ */
+export function haproxyUserConfig(): string | undefined {
+  if (!isRoot() || !userIds("haproxy")) return undefined;
+  return "# proxy-fleet agent: workers run as haproxy, not root.\nglobal\n    user haproxy\n    group haproxy\n";
 }
 
-/** Squid in the foreground; as root it drops to its effective user, who must own the run and log dirs. */
-export function startSquid(configFile: string): Daemon {
-  return startDaemon("squid", ["-N", "-f", configFile]);
+/** NGINX in the foreground; as root its workers run as www-data (the master keeps root to bind and reload). */
+export function startNginx(configFile: string, prefix: string, options: StartOptions = {}): Daemon {
+  return startDaemon("nginx", ["-p", prefix, "-c", configFile, "-g", nginxGlobals()], options);
 }
+
+/** The -g directives the agent adds; nginx -t must see the same ones. */
+export function nginxGlobals(): string {
+  return isRoot() && userIds("www-data") ? "daemon off; user www-data;" : "daemon off;";
+}
+
+/**
+ * Squid in the foreground; as root it drops to its effective user `proxy`, who must own the run directory
+ * and be able to reopen the output FIFO as /dev/stdout.
+ */
+export function startSquid(configFile: string, options: StartOptions = {}): Daemon {
+  const proxy = isRoot() ? userIds("proxy") : undefined;
+  return startDaemon("squid", ["-N", "-f", configFile], { ...options, ...(proxy ? { outputOwner: proxy } : {}) });
+}
+
+/**
+ * The signal that makes each daemon stop accepting and finish open connections:
+ *   HAProxy master: SIGUSR1 = soft-stop (workers exit once their connections close);
+ *   NGINX master:   SIGQUIT = graceful shutdown (what `nginx -s quit` sends);
+ *   Squid:          SIGTERM = shutdown after `shutdown_lifetime` (the renderer sets 3 s).
+ */
+export const DRAIN_SIGNAL = { haproxy: "SIGUSR1", nginx: "SIGQUIT", squid: "SIGTERM" } as const satisfies Record<string, NodeJS.Signals>;

@@ -1,37 +1,54 @@
 // The strongSwan container's entry point (host network, NET_ADMIN, on EC2): start charon, load the pinned
 // bundle's connections with pre-shared keys from SSM / Secrets Manager, apply the iptables rules, serve
 // /healthz, and re-apply the rules whenever the runtime target document changes. IPsec is never restarted
-// for a DNS change.
-import { existsSync } from "node:fs";
-import { agentSources } from "../../functions/aws/agent-sources.ts";
-import { awsSecretsResolver } from "../../functions/aws/secrets.ts";
-import { CONTAINER_CONTEXT } from "../../functions/render/context.ts";
-import { startHealthServer } from "./health.ts";
-import { startDaemon, waitFor } from "./process.ts";
-import { env, exitOnFailure, log, pollAndServe } from "./runtime.ts";
-import { StrongswanAgent } from "./strongswan.ts";
+// for a DNS change. charon's output (start-up errors on stderr included) goes to the container's output as
+// JSON lines tagged "charon". Stop (SIGTERM) is handled from the first line; charon dying ends the agent
+// with status 1.
+import { DRAIN_MS, Lifecycle, env, log, logDaemonLine, pollAndServe } from "./runtime.ts";
 
 /** charon's vici socket, as the image's strongswan.conf (containers/strongswan/strongswan.conf) sets it. */
 const VICI = "/run/proxy-fleet/charon.vici";
-const STRONGSWAN_ENV = { ...process.env, STRONGSWAN_CONF: "/etc/proxy-fleet/strongswan.conf" };
+const STRONGSWAN_ENV = { ...process.env, STRONGSWAN_CONF: process.env.STRONGSWAN_CONF ?? "/etc/proxy-fleet/strongswan.conf" };
 
-exitOnFailure(async () => {
-  const charon = startDaemon("charon-systemd", [], { env: STRONGSWAN_ENV });
-  await waitFor("charon's vici socket", () => existsSync(VICI), 30_000);
+const lifecycle = new Lifecycle();
+
+lifecycle.run(async () => {
+  const { existsSync } = await import("node:fs");
+  const { agentSources } = await import("../../functions/aws/agent-sources.ts");
+  const { awsSecretsResolver } = await import("../../functions/aws/secrets.ts");
+  const { CONTAINER_CONTEXT } = await import("../../functions/render/context.ts");
+  const { startHealthServer } = await import("./health.ts");
+  const { startDaemon, waitFor } = await import("./process.ts");
+  const { StrongswanAgent } = await import("./strongswan.ts");
+
+  const vici = process.env.PROXY_FLEET_VICI_SOCKET ?? VICI;
+  const charon = startDaemon("charon-systemd", [], { env: STRONGSWAN_ENV, onLine: (line) => logDaemonLine("charon", line) });
+  lifecycle.onStop(async () => {
+    await charon.stop("SIGTERM", DRAIN_MS);
+    log("daemon stopped", { daemon: "charon", ...(await charon.exited) });
+  });
+  await waitFor("charon's vici socket", () => existsSync(vici) || !charon.running(), 30_000);
+  if (!charon.running()) throw new Error(`charon exited while starting:\n${charon.output()}`);
+  lifecycle.supervise("charon", charon);
+
+  const pinnedHash = env("PROXY_FLEET_BUNDLE_HASH");
   const { bundle, targets } = agentSources(env("CONFIG_BUCKET"), env("PROXY_FLEET_SERVICE"), env("PROXY_FLEET_BUNDLE_KEY"));
   const agent = await StrongswanAgent.start(bundle, {
-    bundleDir: CONTAINER_CONTEXT.bundleDir,
-    runDir: CONTAINER_CONTEXT.runDir,
-    pinnedHash: env("PROXY_FLEET_BUNDLE_HASH"),
+    bundleDir: process.env.PROXY_FLEET_BUNDLE_DIR ?? CONTAINER_CONTEXT.bundleDir,
+    runDir: process.env.PROXY_FLEET_RUN_DIR ?? CONTAINER_CONTEXT.runDir,
+    pinnedHash,
     secrets: awsSecretsResolver(),
-    viciUri: `unix://${VICI}`,
+    viciUri: `unix://${vici}`,
     swanctlEnv: STRONGSWAN_ENV,
     targets: (await targets.poll()) ?? {},
+  }).catch((error: unknown) => {
+    throw new Error(`${error instanceof Error ? error.message : String(error)} (pinned bundle ${pinnedHash})`, { cause: error });
   });
-  log("started", { service: agent.model.name, hash: agent.hash });
+  if (lifecycle.isStopping) return;
+  log("started", { service: agent.model.name, kind: "strongswan", hash: agent.hash });
   const health = await startHealthServer(Number(env("HEALTH_PORT", "8081")), () => {
     const state = agent.health();
-    return { ...state, ok: state.ok && charon.process.exitCode === null };
+    return { ...state, ok: state.ok && charon.running() };
   });
-  pollAndServe(agent, targets, health, () => charon.stop());
+  pollAndServe(lifecycle, agent, targets, health);
 });

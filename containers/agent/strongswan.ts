@@ -8,7 +8,8 @@ import type { ServiceModelOf } from "../../functions/fleet/load.ts";
 import type { StrongswanConnectionConfig } from "../../functions/fleet/schema.ts";
 import { contextWith, type ResolvedTargets } from "../../functions/render/context.ts";
 import { HOOKS, renderIptables } from "../../functions/render/iptables.ts";
-import { SECRETS_DIR, renderSwanctl, renderSwanctlSecrets } from "../../functions/render/strongswan.ts";
+import { SECRETS_DIR, espProposals, ikeProposals, renderSwanctl, renderSwanctlSecrets } from "../../functions/render/strongswan.ts";
+import { describeMissing, missingAlgorithms, parseListAlgs } from "./algorithms.ts";
 import { verifyBundle, type BundleSource } from "./bundle.ts";
 import { checkIptables, loadSwanctl } from "./checks.ts";
 import { run } from "./process.ts";
@@ -91,6 +92,7 @@ export class StrongswanAgent {
   private async loadIpsec(): Promise<void> {
     const { bundleDir, runDir, secrets, viciUri } = this.options;
     if (!viciUri) throw new Error("an IPsec service needs charon's vici socket");
+    await this.checkAlgorithms(viciUri);
     const files = renderSwanctl(this.model, contextWith({ bundleDir, runDir }));
     await writeFile(join(bundleDir, "swanctl.conf"), files["swanctl.conf"]!);
     const keys: Record<string, Uint8Array> = {};
@@ -100,6 +102,22 @@ export class StrongswanAgent {
     await chmod(secretsFile, 0o600);
     const loaded = await loadSwanctl(join(bundleDir, "swanctl.conf"), viciUri, this.options.netns, this.options.swanctlEnv);
     if (!loaded.ok) throw new Error(`charon refused the connections of ${this.model.name}:\n${loaded.output}`);
+  }
+
+  /**
+   * Refuses, before anything is loaded, proposals that use an algorithm the running charon has no plugin
+   * for: charon would load them and fail only when the peer negotiates.
+   */
+  private async checkAlgorithms(viciUri: string): Promise<void> {
+    const listed = await run("swanctl", ["--list-algs", "--uri", viciUri], { ...this.netns(), ...(this.options.swanctlEnv ? { env: this.options.swanctlEnv } : {}) });
+    if (listed.code !== 0) throw new Error(`swanctl --list-algs failed (exit ${listed.code}): ${listed.stderr.trim()}`);
+    const missing = missingAlgorithms(this.model.connections.flatMap((c) => [
+      { usedIn: c.name, context: "ike" as const, proposals: ikeProposals(c.ike) },
+      { usedIn: c.name, context: "esp" as const, proposals: espProposals(c.esp) },
+    ]), parseListAlgs(listed.stdout));
+    if (missing.length > 0) {
+      throw new Error(`charon has no plugin for these algorithms of ${this.model.name}; nothing was loaded:\n${describeMissing(missing)}`);
+    }
   }
 
   /** Jumps from the built-in chains into ours, each installed once. */

@@ -67,9 +67,15 @@ describe("bundles", () => {
   });
 
   it("never starts a configuration its daemon refuses", async () => {
-    // Valid for the schema, refused by HAProxy: the timer overflows its 2^31 ms limit.
-    const bundle = await haproxyBundle(await freePort(), "999999d");
-    await expect(Agent.start(source(bundle), options())).rejects.toThrow(/haproxy refused/);
+    // An address HAProxy cannot parse never comes from DNS; it stands for any rendered file the daemon refuses.
+    const bundle = await haproxyBundle(await freePort());
+    await expect(Agent.start(source(bundle), { ...options(), targets: { "pool.internal.test": ["999.1.1.1"] } })).rejects.toThrow(/haproxy refused/);
+  });
+
+  it("refuses a bundle of another kind than the image runs, naming both, before starting anything", async () => {
+    const bundle = await haproxyBundle(await freePort());
+    await expect(Agent.start(source(bundle), { ...options(), expectedKind: "squid" }))
+      .rejects.toThrow(`bundle router (${bundle.hash}) is a haproxy service, but this image runs squid`);
   });
 });
 
