@@ -41,7 +41,7 @@ export function run(command: string, args: readonly string[], options: RunOption
     let stdout = "";
     let stderr = "";
     child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
     child.on("error", (error) => {
       clearTimeout(timer);
@@ -52,8 +52,8 @@ export function run(command: string, args: readonly string[], options: RunOption
       resolve({ code, stdout, stderr });
     });
     // A command may exit before reading its input; that is its answer, not an error here.
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(options.input ?? "");
+    child.stdin!.on("error", () => undefined);
+    child.stdin!.end(options.input ?? "");
   });
 }
 
