@@ -58,7 +58,7 @@ describe("fleet render", () => {
       const [name, , hash] = line.split(" ");
       expect(manifest.services[name!]!.hash).toBe(hash);
     }
-    expect(manifest.services.egress!.files).toEqual(["allowlist.txt", "service.json", "squid.conf"]);
+    expect(manifest.services.egress!.files).toEqual(["allowlist.txt", "service.json", "squid.conf", "vpce-id-helper.sh"]);
     expect(await readFile(join(out, "egress", "squid.conf"), "utf8")).toContain('"/etc/proxy-fleet/bundle/allowlist.txt"');
   });
 });

@@ -109,11 +109,13 @@ services:
 describe("nginx", () => {
   it("routes SNI through a hostnames map, rejects unmatched names, and checks PROXY sources", async () => {
     const model = await loadExample();
-    const conf = renderNginx(service(model, "lattice-ingress", "nginx"), contextWith({ runDir: "/r" }))["nginx.conf"]!;
+    // Deployed behind the NLB: the stack's subnets are the trusted PROXY senders.
+    const conf = renderNginx(service(model, "lattice-ingress", "nginx"), contextWith({ runDir: "/r", proxyProtocolFrom: ["10.0.0.0/24", "10.0.1.0/24"] }))["nginx.conf"]!;
     expect(conf).toContain("load_module /usr/lib/nginx/modules/ngx_stream_module.so;");
     expect(conf).toMatch(/map \$ssl_preread_server_name \$tls_443_upstream \{\n\s+hostnames;\n\s+default unix:\/r\/nginx-no-route.sock;\n\s+api.example.com api-0a1b2c3d/);
     expect(conf).toContain("        listen 443 proxy_protocol;");
-    expect(conf).toContain("        set_real_ip_from 10.0.0.0/16;");
+    expect(conf).toContain("        set_real_ip_from 10.0.0.0/24;");
+    expect(conf).toContain("        set_real_ip_from 10.0.1.0/24;");
     // Deny before allow, and with an allow list everything else is denied.
     expect(conf.indexOf("deny 10.66.0.0/16;")).toBeLessThan(conf.indexOf("allow 10.0.0.0/8;"));
     expect(conf).toContain("        deny all;");
@@ -128,7 +130,9 @@ describe("squid", () => {
     const conf = files["squid.conf"]!;
     const access = conf.split("\n").filter((l) => l.startsWith("http_access"));
     expect(access).toEqual([
-      "http_access deny !allowed_sources",
+      // Through PrivateLink by endpoint id alone; from inside the VPC by source address.
+      "http_access deny via_endpoint !allowed_endpoints",
+      "http_access deny !via_endpoint !allowed_sources",
       "http_access deny CONNECT !connect_ports",
       "http_access allow CONNECT allowed_domains !forbidden_destinations",
       "http_access allow !CONNECT http_ports allowed_domains !forbidden_destinations",
