@@ -8,7 +8,7 @@ import { run, startDaemon, type Daemon } from "../../containers/agent/process.ts
 import { renderFiles } from "../../functions/render/bundle.ts";
 import { contextWith, parseProxyProtocolFrom } from "../../functions/render/context.ts";
 import { NGINX_STREAM_MODULE } from "../../functions/render/nginx.ts";
-import { loadOrThrow, service } from "../support/fixtures.ts";
+import { loadExample, loadOrThrow, service } from "../support/fixtures.ts";
 import {
   exchange, freePort, namedHttpServer, namedTcpServer, namedTlsServer, proxyV2Header, tlsThrough, waitForPort, type Upstream,
 } from "../support/net.ts";
@@ -122,6 +122,28 @@ describe("NGINX behind the load balancer", () => {
     expect(await tlsThrough(ports.tls, "a.example.test", from("10.1.2.3", ports.tls), UNTRUSTED_SENDER)).toBe("");
     expect(await get("10.1.2.3", UNTRUSTED_SENDER)).toBe("");
   });
+});
+
+describe("every example service behind a dual-stack load balancer", () => {
+  it("renders configs HAProxy, NGINX and Squid accept", async () => {
+    const model = await loadExample();
+    const proxyProtocolFrom = parseProxyProtocolFrom("10.0.0.0/24,10.0.1.0/24,fd00:10::/64")!;
+    const failures: string[] = [];
+    for (const svc of model.services) {
+      if (svc.kind === "strongswan") continue;
+      const dir = join(work.path, "example", svc.name);
+      const runDir = join(dir, "run");
+      await mkdir(runDir, { recursive: true });
+      const files = renderFiles(svc, contextWith({ bundleDir: dir, runDir, logDir: runDir, proxyProtocolFrom }));
+      for (const [file, content] of Object.entries(files)) await writeFile(join(dir, file), content);
+      const r = svc.kind === "haproxy" ? await run("haproxy", ["-c", "-f", join(dir, "haproxy.cfg")])
+        : svc.kind === "nginx" ? await run("nginx", ["-t", "-p", runDir, "-c", join(dir, "nginx.conf")])
+          : await run("squid", ["-k", "parse", "-f", join(dir, "squid.conf")]);
+      // squid -k parse exits 0 on some errors: its output is the verdict (docs/design.md, data-plane facts).
+      if (r.code !== 0 || (svc.kind === "squid" && /ERROR|FATAL/.test(r.stdout + r.stderr))) failures.push(`${svc.name}: ${r.stdout}${r.stderr}`);
+    }
+    expect(failures).toEqual([]);
+  }, 30_000);
 });
 
 // Allowlisting PrivateLink consumers by VPC endpoint id needs the PROXY v2 AWS TLV (0xEA) in a rule. Squid 5.7
