@@ -30,6 +30,8 @@ export interface AgentOptions {
   /** Targets to start with (the runtime document as it stands). */
   readonly targets?: ResolvedTargets;
   readonly squidHostsFile?: string;
+  /** The load balancer's subnets (PROXY_FLEET_PROXY_PROTOCOL_FROM): listeners require PROXY v2 from them only. */
+  readonly proxyProtocolFrom?: readonly string[];
   /** The kind this image runs (PROXY_FLEET_KIND); a bundle of another kind is refused before anything starts. */
   readonly expectedKind?: string;
   /** Receives each line the daemon writes, with the daemon's name (the container prints them as JSON lines). */
@@ -157,6 +159,7 @@ export class Agent {
       ...(o.logDir ? { logDir: o.logDir } : {}),
       ...(o.listenAddress ? { listenAddress: o.listenAddress } : {}),
       ...(o.squidHostsFile ? { squidHostsFile: o.squidHostsFile } : {}),
+      ...(o.proxyProtocolFrom ? { proxyProtocolFrom: o.proxyProtocolFrom } : {}),
     });
   }
 

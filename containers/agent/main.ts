@@ -3,6 +3,8 @@
 //   CONFIG_BUCKET, PROXY_FLEET_BUNDLE_KEY, PROXY_FLEET_BUNDLE_HASH   the pinned bundle (set by the rollout loop)
 //   PROXY_FLEET_SERVICE                                             the fleet service this task runs
 //   PROXY_FLEET_KIND                                                the kind this image runs (set by the Dockerfile)
+//   PROXY_FLEET_PROXY_PROTOCOL_FROM                                 the NLB's subnets (comma-separated CIDRs): every
+//                                                                   listener requires PROXY v2 from them only
 //   HEALTH_PORT (8081), POLL_SECONDS (10)
 // Stop (SIGTERM) is handled from the first line: the daemon drains for up to 20 s, then the agent exits 0.
 // A daemon that dies on its own ends the agent with status 1, so ECS replaces the task.
@@ -13,7 +15,7 @@ const lifecycle = new Lifecycle();
 lifecycle.run(async () => {
   // Loaded after the stop handler is in place: the SDK and the renderers take a moment to load.
   const { agentSources } = await import("../../functions/aws/agent-sources.ts");
-  const { CONTAINER_CONTEXT } = await import("../../functions/render/context.ts");
+  const { CONTAINER_CONTEXT, PROXY_PROTOCOL_ENV, parseProxyProtocolFrom } = await import("../../functions/render/context.ts");
   const { Agent } = await import("./agent.ts");
   const { startHealthServer } = await import("./health.ts");
 
@@ -22,6 +24,7 @@ lifecycle.run(async () => {
   const start = async () => Agent.start(bundle, {
     bundleDir: process.env.PROXY_FLEET_BUNDLE_DIR ?? CONTAINER_CONTEXT.bundleDir,
     runDir: process.env.PROXY_FLEET_RUN_DIR ?? CONTAINER_CONTEXT.runDir,
+    proxyProtocolFrom: parseProxyProtocolFrom(process.env[PROXY_PROTOCOL_ENV]),
     pinnedHash,
     targets: (await targets.poll()) ?? {},
     ...(process.env.PROXY_FLEET_KIND ? { expectedKind: process.env.PROXY_FLEET_KIND } : {}),
