@@ -4,8 +4,9 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Agent } from "../../containers/agent/agent.ts";
 import { run, startDaemon, type Daemon } from "../../containers/agent/process.ts";
-import { renderFiles } from "../../functions/render/bundle.ts";
+import { renderBundle, renderFiles } from "../../functions/render/bundle.ts";
 import { contextWith, parseProxyProtocolFrom } from "../../functions/render/context.ts";
 import { NGINX_STREAM_MODULE } from "../../functions/render/nginx.ts";
 import { loadExample, loadOrThrow, service } from "../support/fixtures.ts";
@@ -122,6 +123,31 @@ describe("NGINX behind the load balancer", () => {
     expect(await tlsThrough(ports.tls, "a.example.test", from("10.1.2.3", ports.tls), UNTRUSTED_SENDER)).toBe("");
     expect(await get("10.1.2.3", UNTRUSTED_SENDER)).toBe("");
   });
+});
+
+describe("the agent", () => {
+  it("renders with the load balancer's subnets it was given (main.ts reads them from PROXY_FLEET_PROXY_PROTOCOL_FROM)", async () => {
+    const port = await freePort();
+    const model = await loadOrThrow({ "fleet.yaml": `version: 1
+services:
+  relay:
+    kind: haproxy
+    listeners: [{ name: relay, port: ${port}, backends: [{ host: 127.0.0.1, port: ${upstreams[0]!.port} }], healthCheck: { enabled: false } }]
+` });
+    const bundle = renderBundle(service(model, "relay", "haproxy"));
+    const dir = join(work.path, "agent");
+    const agent = await Agent.start({ fetch: async () => bundle }, {
+      bundleDir: join(dir, "bundle"), runDir: join(dir, "run"), logDir: join(dir, "run"), listenAddress: "127.0.0.1",
+      proxyProtocolFrom: parseProxyProtocolFrom(LOAD_BALANCER)!,
+    });
+    try {
+      await waitForPort(port);
+      expect(await exchange(port, "ping\n", { proxyHeader: from("192.168.1.1", port) })).toBe("backend\nping\n");
+      expect(await exchange(port, "ping\n")).toBe("");
+    } finally {
+      await agent.stop();
+    }
+  }, 30_000);
 });
 
 describe("every example service behind a dual-stack load balancer", () => {
