@@ -6,9 +6,11 @@ import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import type { StackContext } from "sst/constructs";
 import { waiveSstInternals } from "./nag.ts";
+import { stageName } from "./settings.ts";
 
 export function ConfigStore({ stack }: StackContext) {
-  // Config history outlives any one deployment: buckets are kept on `sst remove`; the state table only in prod.
+  // Config history outlives any one deployment: buckets are kept on `sst remove` (their names are generated, so a
+  // redeploy never collides with them); the state table and the repository (named) only in prod.
   const tablePolicy = stack.stage === "prod" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
   const accessLogs = new s3.Bucket(stack, "AccessLogs", {
@@ -41,10 +43,10 @@ export function ConfigStore({ stack }: StackContext) {
 
   // The config repository users push fleet.yaml to; the rollout loop tracks one branch of it.
   const repository = new codecommit.Repository(stack, "ConfigRepository", {
-    repositoryName: `${stack.stage}-proxy-fleet-config`,
-    description: "proxy-fleet: fleet.yaml and the files it references",
+    repositoryName: stageName(stack.stage, "config"),
+    description: `proxy-fleet ${stack.stage}: fleet.yaml and the files it references`,
   });
-  repository.applyRemovalPolicy(RemovalPolicy.RETAIN);
+  repository.applyRemovalPolicy(tablePolicy);
 
   stack.addOutputs({
     BundleBucket: bundles.bucketName,

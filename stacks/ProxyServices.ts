@@ -3,10 +3,19 @@
 // rollback; Squid also offered to other VPCs through a PrivateLink endpoint service. The bundles rendered
 // at deploy time are shipped and pinned, so the first tasks start with a verified config; from then on the
 // config-rollout loop registers new revisions and updates these services without a deploy.
-import {
-  Duration, RemovalPolicy, aws_ec2 as ec2, aws_ecs as ecs, aws_elasticloadbalancingv2 as elbv2, aws_logs as logs, aws_s3 as s3,
-  aws_s3_deployment as s3deploy, aws_iam as iam,
-} from "aws-cdk-lib";
+//
+// Listeners: an ECS service may have at most 5 load-balancer target groups
+// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-load-balancing.html), an NLB up to 50
+// listeners (https://docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-limits.html). So each
+// service keeps ONE native target group (its first listener's: ECS health and the circuit breaker see the NLB),
+// and every other listener's target group (type ip) is kept equal to the service's running task IPs by the
+// task-targets loop (TASK_TARGET_GROUPS).
+//
+// Client addresses: IP targets behind TCP listeners see the NLB's address, not the client's
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/network/edit-target-group-attributes.html#client-ip-preservation),
+// and preservation does not apply through PrivateLink; so every target group sends PROXY protocol v2, and the
+// agent requires it from, and trusts only, the NLB's subnets (PROXY_FLEET_PROXY_PROTOCOL_FROM).
+import { Duration, aws_ec2 as ec2, aws_ecs as ecs, aws_elasticloadbalancingv2 as elbv2, aws_iam as iam, aws_logs as logs, aws_s3_deployment as s3deploy } from "aws-cdk-lib";
 import { NagSuppressions } from "cdk-nag";
 import { use, type StackContext } from "sst/constructs";
 import { bundleKey } from "../functions/aws/config-bucket.ts";
@@ -14,15 +23,26 @@ import { listenPorts } from "../functions/fleet/listeners.ts";
 import { renderFleet } from "../functions/render/bundle.ts";
 import type { EcsTarget } from "../functions/rollout/ports.ts";
 import { ConfigStore } from "./ConfigStore.ts";
-import { constructId, deployedFleet, grantAgentReads, proxyImage } from "./deployed.ts";
-import { Network, VPC_CIDR } from "./Network.ts";
+import {
+  CONTAINER_HEALTH_CHECK, CONTAINER_STOP_TIMEOUT, TASK_PLATFORM, constructId, deployedFleet, grantAgentReads, proxyImage,
+} from "./deployed.ts";
+import { Network } from "./Network.ts";
 import { waiveSstInternals } from "./nag.ts";
+import { deploySettings, proxyClusterName } from "./settings.ts";
 
 export const HEALTH_PORT = 8081;
+
+/** One service's listener target groups that the task-targets loop keeps (TASK_TARGET_GROUPS). */
+export interface TaskTargetGroups {
+  readonly cluster: string;
+  readonly service: string;
+  readonly targetGroups: { readonly arn: string; readonly port: number }[];
+}
 
 export async function ProxyServices({ stack }: StackContext) {
   const { bundles } = use(ConfigStore);
   const { vpc } = use(Network);
+  const stage = stack.stage;
   const model = await deployedFleet();
   const services = model.services.filter((s) => s.kind !== "strongswan");
   const rendered = renderFleet(model).bundles.filter((b) => services.some((s) => s.name === b.service));
@@ -33,20 +53,23 @@ export async function ProxyServices({ stack }: StackContext) {
     retainOnDelete: true,
   });
 
-  const cluster = new ecs.Cluster(stack, "Cluster", { vpc, clusterName: `proxy-fleet-${stack.stage}`, containerInsightsV2: ecs.ContainerInsights.ENABLED });
-  const accessLogs = new s3.Bucket(stack, "LoadBalancerLogs", {
-    encryption: s3.BucketEncryption.S3_MANAGED, blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL, enforceSSL: true,
-    lifecycleRules: [{ expiration: Duration.days(90) }], removalPolicy: RemovalPolicy.RETAIN,
-  });
+  const cluster = new ecs.Cluster(stack, "Cluster", { vpc, clusterName: proxyClusterName(stage), containerInsightsV2: ecs.ContainerInsights.ENABLED });
+  // The NLBs live in the private subnets; their addresses there are the only PROXY v2 senders a task trusts.
+  const nlbSubnets = vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
+  const nlbCidrs = nlbSubnets.subnets.map((s) => s.ipv4CidrBlock);
 
   const ecsServices: Record<string, EcsTarget> = {};
+  const taskTargetGroups: TaskTargetGroups[] = [];
+  const reconciledTargetGroups: elbv2.NetworkTargetGroup[] = [];
+  const taskRoles: iam.IRole[] = [];
   for (const service of services) {
     const id = constructId(service.name);
     const bundle = rendered.find((b) => b.service === service.name)!;
     const ports = listenPorts(service);
 
-    const task = new ecs.FargateTaskDefinition(stack, `${id}Task`, { cpu: 512, memoryLimitMiB: 1024 });
+    const task = new ecs.FargateTaskDefinition(stack, `${id}Task`, { cpu: 512, memoryLimitMiB: 1024, runtimePlatform: TASK_PLATFORM });
     grantAgentReads(task, bundles, service.name);
+    taskRoles.push(task.taskRole, task.obtainExecutionRole());
     task.addContainer("proxy", {
       image: proxyImage(service.kind),
       environment: {
@@ -55,13 +78,19 @@ export async function ProxyServices({ stack }: StackContext) {
         PROXY_FLEET_BUNDLE_KEY: bundleKey(bundle.service, bundle.hash),
         PROXY_FLEET_BUNDLE_HASH: bundle.hash,
         PROXY_FLEET_COMMIT: "deploy",
+        PROXY_FLEET_PROXY_PROTOCOL_FROM: nlbCidrs.join(","),
       },
       portMappings: [...ports, HEALTH_PORT].map((containerPort) => ({ containerPort })),
+      healthCheck: CONTAINER_HEALTH_CHECK,
+      stopTimeout: CONTAINER_STOP_TIMEOUT,
+      linuxParameters: new ecs.LinuxParameters(stack, `${id}Linux`, { initProcessEnabled: true }),
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: service.name, logRetention: logs.RetentionDays.ONE_MONTH }),
     });
 
-    const securityGroup = new ec2.SecurityGroup(stack, `${id}Tasks`, { vpc, description: `proxy-fleet ${service.name} tasks` });
-    for (const port of [...ports, HEALTH_PORT]) securityGroup.addIngressRule(ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(port), `NLB to ${port}`);
+    const securityGroup = new ec2.SecurityGroup(stack, `${id}Tasks`, { vpc, description: `proxy-fleet ${stage} ${service.name} tasks` });
+    for (const cidr of nlbCidrs) {
+      for (const port of [...ports, HEALTH_PORT]) securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), `NLB subnet ${cidr} to ${port}`);
+    }
     const fargate = new ecs.FargateService(stack, `${id}Service`, {
       cluster, serviceName: service.name, taskDefinition: task, desiredCount: 2,
       minHealthyPercent: 100, maxHealthyPercent: 200, circuitBreaker: { enable: true, rollback: true },
@@ -69,35 +98,58 @@ export async function ProxyServices({ stack }: StackContext) {
     });
     fargate.node.addDependency(initialBundles);
 
-    const nlb = new elbv2.NetworkLoadBalancer(stack, `${id}Nlb`, { vpc, internetFacing: false, crossZoneEnabled: true });
-    nlb.logAccessLogs(accessLogs, service.name);
-    for (const port of ports) {
-      nlb.addListener(`Port${port}`, { port, protocol: elbv2.Protocol.TCP }).addTargets(`Port${port}`, {
+    // Access logs are written for TLS listeners only; these are TCP, so a log bucket would stay empty
+    // (https://docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-access-logs.html).
+    const nlb = new elbv2.NetworkLoadBalancer(stack, `${id}Nlb`, { vpc, vpcSubnets: { subnets: nlbSubnets.subnets }, internetFacing: false, crossZoneEnabled: true });
+    NagSuppressions.addResourceSuppressions(nlb, [{ id: "AwsSolutions-ELB2", reason: "TCP listeners only: NLB access logs cover TLS listeners, so the log would stay empty." }]);
+    const reconciled: TaskTargetGroups["targetGroups"] = [];
+    ports.forEach((port, i) => {
+      const targetGroupProps = {
         port,
         protocol: elbv2.Protocol.TCP,
-        targets: [fargate.loadBalancerTarget({ containerName: "proxy", containerPort: port })],
         healthCheck: { protocol: elbv2.Protocol.HTTP, port: String(HEALTH_PORT), path: "/healthz" },
-        proxyProtocolV2: service.kind === "nginx" && service.proxyProtocol?.enabled === true,
+        proxyProtocolV2: true,
         deregistrationDelay: Duration.seconds(30),
-      });
+      };
+      const listener = nlb.addListener(`Port${port}`, { port, protocol: elbv2.Protocol.TCP });
+      if (i === 0) {
+        listener.addTargets(`Port${port}`, { ...targetGroupProps, targets: [fargate.loadBalancerTarget({ containerName: "proxy", containerPort: port })] });
+        return;
+      }
+      const targetGroup = new elbv2.NetworkTargetGroup(stack, `${id}Port${port}Targets`, { ...targetGroupProps, vpc, targetType: elbv2.TargetType.IP });
+      listener.addTargetGroups(`Port${port}`, targetGroup);
+      reconciled.push({ arn: targetGroup.targetGroupArn, port });
+      reconciledTargetGroups.push(targetGroup);
+    });
+    if (reconciled.length > 0) {
+      const clusterArn = stack.formatArn({ service: "ecs", resource: "cluster", resourceName: proxyClusterName(stage) });
+      taskTargetGroups.push({ cluster: clusterArn, service: service.name, targetGroups: reconciled });
     }
     if (service.kind === "squid") {
       new ec2.VpcEndpointService(stack, `${id}EndpointService`, {
         vpcEndpointServiceLoadBalancers: [nlb],
         acceptanceRequired: true,
-        allowedPrincipals: (process.env.PROXY_FLEET_ENDPOINT_PRINCIPALS ?? "").split(",").filter(Boolean).map((arn) => new iam.ArnPrincipal(arn)),
+        allowedPrincipals: deploySettings().endpointPrincipals.map((arn) => new iam.ArnPrincipal(arn)),
       });
     }
     ecsServices[service.name] = { cluster: cluster.clusterName, service: service.name, container: "proxy" };
   }
 
   NagSuppressions.addStackSuppressions(stack, [
-    { id: "AwsSolutions-ECS2", reason: "Only non-secret settings (bucket, service, pinned bundle) are passed as environment." },
-    { id: "AwsSolutions-IAM5", reason: "Bundles are content-addressed (bundles/*); CDK's bucket-deployment and log policies are CDK's." },
+    { id: "AwsSolutions-ECS2", reason: "Only non-secret settings (bucket, service, pinned bundle, trusted PROXY senders) are passed as environment." },
     { id: "AwsSolutions-IAM4", reason: "CDK's bucket-deployment Lambda uses the AWS managed basic execution role." },
     { id: "AwsSolutions-L1", reason: "CDK's bucket-deployment Lambda pins its runtime." },
-    { id: "AwsSolutions-S1", reason: "This bucket receives the load balancers' access logs; logging it again would recurse." },
   ]);
+  NagSuppressions.addStackSuppressions(stack, [{
+    id: "AwsSolutions-IAM5",
+    reason: "Bundles are content-addressed (bundles/*), runtime documents per service (runtime/<service>/*); CDK's bucket-deployment and log policies are CDK's.",
+    appliesTo: [
+      { regex: "/^Resource::.*Bundles.*\\/(bundles|runtime\\/[a-z0-9-]+)\\/\\*$/" },
+      { regex: "/^Resource::.*Bundles[^/]*\\/\\*$/" },
+      { regex: "/^Action::s3:(GetObject|GetBucket|List|Abort|DeleteObject)\\*$/" },
+      { regex: "/^Resource::(\\*|arn:<AWS::Partition>:s3:::cdk-.*|.*Bundles.*\\.Arn>\\/\\*)$/" },
+    ],
+  }]);
   waiveSstInternals(stack);
-  return { cluster, ecsServices };
+  return { cluster, ecsServices, taskTargetGroups, reconciledTargetGroups, taskRoles };
 }

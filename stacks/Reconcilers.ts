@@ -1,26 +1,51 @@
-// The reconciler Lambdas and what triggers them. Each loop runs one at a time (reserved concurrency 1):
-// one writer per resource, on top of the conditional writes every loop already makes.
-import { Duration, Stack, aws_events as events, aws_events_targets as targets, aws_iam as iam, aws_sqs as sqs } from "aws-cdk-lib";
-import { Function, use, type StackContext } from "sst/constructs";
+// The reconciler Lambdas and what triggers them. No reserved concurrency by default (a new account's quota of 10
+// leaves nothing to reserve): the loops serialize through the state table instead (the DNS and task-targets loops
+// take a lease per target group, the rollout loops save their state with conditional writes on the version they
+// read, so a concurrent run loses and is retried). PROXY_FLEET_RESERVED_CONCURRENCY reserves some on top.
+import { CfnOutput, Duration, RemovalPolicy, Stack, aws_cloudtrail as cloudtrail, aws_ec2 as ec2, aws_events as events, aws_iam as iam, aws_s3 as s3 } from "aws-cdk-lib";
+import { NagSuppressions } from "cdk-nag";
+import { use, type Stack as SstStack, type StackContext } from "sst/constructs";
 import { ConfigStore } from "./ConfigStore.ts";
+import { loopFunction } from "./loops.ts";
+import { Network } from "./Network.ts";
 import { ProxyServices } from "./ProxyServices.ts";
 import { StrongswanSites } from "./StrongswanSites.ts";
-import { waiveDeadLetterFinding, waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
+import { waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
+import { deploySettings, proxyClusterName, stageName, strongswanClusterName } from "./settings.ts";
 
 /** Route 53 API calls reach EventBridge through CloudTrail, and only on the us-east-1 default bus. */
 export const ROUTE53_EVENTS_REGION = "us-east-1";
 
 const REPOSITORY_READ = ["codecommit:GetBranch", "codecommit:GetCommit", "codecommit:GetFile", "codecommit:GetDifferences"];
 
+/**
+ * The worst case of each loop's run, which its Lambda timeout must cover. The DNS and rollout loops bound
+ * their runs by these budgets (their handlers stop starting new work past them); heal's comes from its code.
+ */
+export const LOOP_TIMEOUTS = { dnsSync: 300, configRollout: 600, rolloutWatch: 60, taskTargets: 120 } as const;
+
 export function Reconcilers({ stack }: StackContext) {
   const { bundles, state, repository, trackedBranch } = use(ConfigStore);
+  const { vpc } = use(Network);
+  const proxies = use(ProxyServices);
+  const sites = use(StrongswanSites);
+  const stage = stack.stage;
+  const settings = deploySettings();
+  const defaultBus = Stack.of(stack).formatArn({ service: "events", resource: "event-bus", resourceName: "default" });
+  const clusters = [proxyClusterName(stage), strongswanClusterName(stage)];
+  const proxyCluster = Stack.of(stack).formatArn({ service: "ecs", resource: "cluster", resourceName: proxyClusterName(stage) });
 
-  const dnsSync = new Function(stack, "DnsSync", {
+  // DNS sync runs in the VPC: the VPC resolver (169.254.169.253), private hosted zones and Route 53 Resolver
+  // forwarding rules answer only there (https://docs.aws.amazon.com/vpc/latest/userguide/AmazonDNS-concepts.html).
+  const dnsSecurityGroup = new ec2.SecurityGroup(stack, "DnsSyncEgress", { vpc, description: `proxy-fleet ${stage} DNS sync: DNS and AWS APIs out` });
+  const dns = loopFunction(stack, "DnsSync", {
     handler: "functions/dns-sync.handler",
-    description: "proxy-fleet DNS sync: hostnames → NLB target groups and runtime target documents",
-    timeout: "5 minutes",
+    description: `proxy-fleet ${stage} DNS sync: hostnames → NLB target groups and runtime target documents`,
+    timeout: LOOP_TIMEOUTS.dnsSync,
     memorySize: "512 MB",
-    reservedConcurrentExecutions: 1,
+    vpc,
+    vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+    securityGroups: [dnsSecurityGroup],
     environment: {
       CONFIG_BUCKET: bundles.bucketName,
       STATE_TABLE: state.tableName,
@@ -28,43 +53,44 @@ export function Reconcilers({ stack }: StackContext) {
       POWERTOOLS_METRICS_NAMESPACE: "ProxyFleet",
       POWERTOOLS_SERVICE_NAME: "dns-sync",
     },
-  });
+  }, { maxEventAge: Duration.minutes(10), retryAttempts: 2 });
+  const dnsSync = dns.fn;
   bundles.grantRead(dnsSync, "accepted/*");
   bundles.grantReadWrite(dnsSync, "runtime/*");
   state.grantReadWriteData(dnsSync);
+  // DescribeTargetHealth supports no resource-level permissions
+  // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html).
   dnsSync.addToRolePolicy(new iam.PolicyStatement({ actions: ["elasticloadbalancing:DescribeTargetHealth"], resources: ["*"] }));
+  // fleet.yaml names the target groups the DNS loop fills, and it changes without a deploy: the account's target
+  // groups, but only those tagged for this stage.
   dnsSync.addToRolePolicy(new iam.PolicyStatement({
     actions: ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
     resources: [Stack.of(stack).formatArn({ service: "elasticloadbalancing", resource: "targetgroup", resourceName: "*" })],
+    conditions: { StringEquals: { "aws:ResourceTag/proxy-fleet:stage": stage } },
   }));
-  dnsSync.addToRolePolicy(new iam.PolicyStatement({
-    actions: ["events:PutEvents"],
-    resources: [Stack.of(stack).formatArn({ service: "events", resource: "event-bus", resourceName: "default" })],
-  }));
-
-  // Events that could not be delivered (the function busy or failing) wait here instead of vanishing.
-  const deadLetters = new sqs.Queue(stack, "DnsSyncDeadLetters", { enforceSSL: true, retentionPeriod: Duration.days(14) });
-  const target = new targets.LambdaFunction(dnsSync, { deadLetterQueue: deadLetters, retryAttempts: 20, maxEventAge: Duration.hours(1) });
+  dnsSync.addToRolePolicy(new iam.PolicyStatement({ actions: ["events:PutEvents"], resources: [defaultBus] }));
 
   new events.Rule(stack, "DnsSyncSchedule", {
-    description: "proxy-fleet: look up every name whose TTL expired",
+    description: `proxy-fleet ${stage}: look up every name whose TTL expired`,
     schedule: events.Schedule.rate(Duration.minutes(1)),
-    targets: [target],
+    targets: [dns.target],
   });
   new events.Rule(stack, "DnsSyncAfterRollout", {
-    description: "proxy-fleet: look up the names a newly accepted config brings",
-    eventPattern: { source: ["proxy-fleet"], detailType: ["Config Accepted"] },
-    targets: [target],
+    description: `proxy-fleet ${stage}: look up the names a newly accepted config brings`,
+    // Only this stage's rollout loop's events (they name the repository in detail).
+    eventPattern: { source: ["proxy-fleet"], detailType: ["Config Accepted"], detail: { repository: [repository.repositoryName] } },
+    targets: [dns.target],
   });
+  const trail = route53Events(stack, settings.createTrail);
   if (stack.region === ROUTE53_EVENTS_REGION) {
     new events.Rule(stack, "DnsSyncOnRoute53Change", {
-      description: "proxy-fleet: look up the names under a changed Route 53 record at once",
+      description: `proxy-fleet ${stage}: look up the names under a changed Route 53 record at once`,
       eventPattern: {
         source: ["aws.route53"],
         detailType: ["AWS API Call via CloudTrail"],
         detail: { eventSource: ["route53.amazonaws.com"], eventName: ["ChangeResourceRecordSets"] },
       },
-      targets: [target],
+      targets: [dns.target],
     });
   }
 
@@ -74,116 +100,141 @@ export function Reconcilers({ stack }: StackContext) {
     CONFIG_BRANCH: trackedBranch,
     CONFIG_BUCKET: bundles.bucketName,
     STATE_TABLE: state.tableName,
-    ECS_SERVICES: stack.toJsonString({ ...use(ProxyServices).ecsServices, ...use(StrongswanSites).ecsServices }),
+    ECS_SERVICES: stack.toJsonString({ ...proxies.ecsServices, ...sites.ecsServices }),
     EVENT_BUS_NAME: "default",
     POWERTOOLS_METRICS_NAMESPACE: "ProxyFleet",
   };
-  const configRollout = new Function(stack, "ConfigRollout", {
+  const rollout = loopFunction(stack, "ConfigRollout", {
     handler: "functions/config-rollout.handler",
-    description: "proxy-fleet config rollout: a commit to the config repository goes live",
-    timeout: "5 minutes",
+    description: `proxy-fleet ${stage} config rollout: a commit to the config repository goes live`,
+    timeout: LOOP_TIMEOUTS.configRollout,
     memorySize: "1024 MB",
-    reservedConcurrentExecutions: 1,
     environment: { ...rolloutEnvironment, POWERTOOLS_SERVICE_NAME: "config-rollout" },
-  });
+  }, { maxEventAge: Duration.hours(1), retryAttempts: 2 });
+  const configRollout = rollout.fn;
   repository.grant(configRollout, ...REPOSITORY_READ, "codecommit:PostCommentForComparedCommit");
   bundles.grantReadWrite(configRollout, "bundles/*");
   bundles.grantReadWrite(configRollout, "accepted/*");
   state.grantReadWriteData(configRollout);
+  // Only this stage's services: arn:aws:ecs:<region>:<account>:service/<cluster>/<service>.
   configRollout.addToRolePolicy(new iam.PolicyStatement({
     actions: ["ecs:DescribeServices", "ecs:UpdateService"],
-    resources: [Stack.of(stack).formatArn({ service: "ecs", resource: "service", resourceName: "*" })],
+    resources: clusters.map((c) => Stack.of(stack).formatArn({ service: "ecs", resource: "service", resourceName: `${c}/*` })),
   }));
+  // Task definitions are registered by family at run time; RegisterTaskDefinition and DescribeTaskDefinition
+  // support no resource-level permissions (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html).
+  configRollout.addToRolePolicy(new iam.PolicyStatement({ actions: ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"], resources: ["*"] }));
   configRollout.addToRolePolicy(new iam.PolicyStatement({
-    actions: ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:TagResource"],
-    resources: ["*"],
+    actions: ["ecs:TagResource"],
+    resources: [Stack.of(stack).formatArn({ service: "ecs", resource: "task-definition", resourceName: "*" })],
+    conditions: { StringEquals: { "ecs:CreateAction": "RegisterTaskDefinition" } },
   }));
+  // The copied revisions keep their task and execution roles: exactly those roles may be passed, only to ECS tasks.
   configRollout.addToRolePolicy(new iam.PolicyStatement({
     actions: ["iam:PassRole"],
-    resources: ["*"],
+    resources: [...proxies.taskRoles, ...sites.taskRoles].map((role) => role.roleArn),
     conditions: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } },
   }));
 
-  const rolloutWatch = new Function(stack, "RolloutWatch", {
+  const watch = loopFunction(stack, "RolloutWatch", {
     handler: "functions/rollout-watch.handler",
-    description: "proxy-fleet rollout watch: pins versions whose ECS deployment failed",
-    timeout: "1 minute",
-    reservedConcurrentExecutions: 1,
+    description: `proxy-fleet ${stage} rollout watch: pins versions whose ECS deployment failed`,
+    timeout: LOOP_TIMEOUTS.rolloutWatch,
     environment: { ...rolloutEnvironment, POWERTOOLS_SERVICE_NAME: "rollout-watch" },
-  });
+  }, { maxEventAge: Duration.hours(1), retryAttempts: 2 });
+  const rolloutWatch = watch.fn;
   repository.grant(rolloutWatch, "codecommit:GetCommit", "codecommit:PostCommentForComparedCommit");
   state.grantReadWriteData(rolloutWatch);
-  for (const fn of [configRollout, rolloutWatch]) {
-    fn.addToRolePolicy(new iam.PolicyStatement({
-      actions: ["events:PutEvents"],
-      resources: [Stack.of(stack).formatArn({ service: "events", resource: "event-bus", resourceName: "default" })],
-    }));
-  }
+  for (const fn of [configRollout, rolloutWatch]) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ["events:PutEvents"], resources: [defaultBus] }));
 
-  const rolloutDeadLetters = new sqs.Queue(stack, "RolloutDeadLetters", { enforceSSL: true, retentionPeriod: Duration.days(14) });
   new events.Rule(stack, "ConfigRolloutOnPush", {
-    description: "proxy-fleet: a push to the tracked branch of the config repository",
+    description: `proxy-fleet ${stage}: a push to the tracked branch of the config repository`,
     eventPattern: {
       source: ["aws.codecommit"],
       detailType: ["CodeCommit Repository State Change"],
       resources: [repository.repositoryArn],
       detail: { event: ["referenceCreated", "referenceUpdated"], referenceType: ["branch"], referenceName: [trackedBranch] },
     },
-    targets: [new targets.LambdaFunction(configRollout, { deadLetterQueue: rolloutDeadLetters, retryAttempts: 10 })],
+    targets: [rollout.target],
   });
+  // Only this stage's clusters' deployments (the event's resources name the service, under its cluster).
   new events.Rule(stack, "RolloutWatchOnDeployment", {
-    description: "proxy-fleet: how each ECS deployment ended",
-    eventPattern: { source: ["aws.ecs"], detailType: ["ECS Deployment State Change"] },
-    targets: [new targets.LambdaFunction(rolloutWatch, { deadLetterQueue: rolloutDeadLetters, retryAttempts: 10 })],
-  });
-
-  for (const fn of [configRollout, rolloutWatch]) {
-    waiveFunctionFindings(fn, "Task definitions are registered by family at run time (RegisterTaskDefinition has no resource scope); PassRole is limited to ecs-tasks; bucket grants are prefix-scoped; X-Ray needs '*'.");
-  }
-  waiveDeadLetterFinding(rolloutDeadLetters);
-
-  // Instance heal: persistent ENIs and Elastic IPs follow the proxy instances an ASG launches.
-  const instanceHeal = new Function(stack, "InstanceHeal", {
-    handler: "functions/instance-heal.handler",
-    description: "proxy-fleet instance heal: persistent ENI + Elastic IP onto launching proxy instances",
-    timeout: "5 minutes",
-    environment: { STATE_TABLE: state.tableName, POWERTOOLS_METRICS_NAMESPACE: "ProxyFleet", POWERTOOLS_SERVICE_NAME: "instance-heal" },
-  });
-  state.grantReadWriteData(instanceHeal);
-  instanceHeal.addToRolePolicy(new iam.PolicyStatement({
-    actions: ["ec2:DescribeInstances", "ec2:DescribeNetworkInterfaces", "ec2:DescribeAddresses", "autoscaling:DescribeAutoScalingInstances"],
-    resources: ["*"],
-  }));
-  instanceHeal.addToRolePolicy(new iam.PolicyStatement({
-    actions: ["ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute", "ec2:AssociateAddress"],
-    resources: ["*"],
-  }));
-  instanceHeal.addToRolePolicy(new iam.PolicyStatement({
-    actions: ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
-    resources: [Stack.of(stack).formatArn({ service: "autoscaling", resource: "autoScalingGroup", resourceName: "*:autoScalingGroupName/proxy-fleet-*" })],
-  }));
-  const healDeadLetters = new sqs.Queue(stack, "InstanceHealDeadLetters", { enforceSSL: true, retentionPeriod: Duration.days(14) });
-  const healTarget = new targets.LambdaFunction(instanceHeal, { deadLetterQueue: healDeadLetters, retryAttempts: 5, maxEventAge: Duration.minutes(30) });
-  new events.Rule(stack, "InstanceHealOnLaunch", {
-    description: "proxy-fleet: a proxy instance waits in Pending:Wait for its persistent ENI",
+    description: `proxy-fleet ${stage}: how each of its ECS deployments ended`,
     eventPattern: {
-      source: ["aws.autoscaling"],
-      detailType: ["EC2 Instance-launch Lifecycle Action"],
-      detail: { AutoScalingGroupName: events.Match.prefix("proxy-fleet-") },
+      source: ["aws.ecs"],
+      detailType: ["ECS Deployment State Change"],
+      resources: events.Match.anyOf(...clusters.map((c) => events.Match.prefix(Stack.of(stack).formatArn({ service: "ecs", resource: "service", resourceName: `${c}/` })))),
     },
-    targets: [healTarget],
+    targets: [watch.target],
   });
-  new events.Rule(stack, "InstanceHealOnTermination", {
-    description: "proxy-fleet: give a dying proxy instance's persistent ENI back early",
-    eventPattern: { source: ["aws.ec2"], detailType: ["EC2 Instance State-change Notification"], detail: { state: ["shutting-down", "terminated"] } },
-    targets: [healTarget],
-  });
-  waiveFunctionFindings(instanceHeal, "EC2 Describe* calls have no resource-level permissions; the ENIs and EIPs are found by tag at run time; X-Ray needs '*'.");
-  waiveDeadLetterFinding(healDeadLetters);
+  waiveFunctionFindings(configRollout, "RegisterTaskDefinition and DescribeTaskDefinition have no resource scope; services are this stage's clusters' (service/<cluster>/*); bucket grants are prefix-scoped; X-Ray needs '*'.");
+  waiveFunctionFindings(rolloutWatch, "Bucket and table grants are CDK's; X-Ray needs '*'.");
 
-  waiveFunctionFindings(dnsSync, "Target groups are named in fleet.yaml, which changes without a deploy; DescribeTargetHealth has no resource-level permissions; the bucket grants are prefix-scoped; X-Ray needs '*'.");
-  waiveDeadLetterFinding(deadLetters);
+  // The task-targets loop: every listener target group beyond an ECS service's one native group holds the
+  // service's running task IPs (see ProxyServices).
+  const taskTargets = loopFunction(stack, "TaskTargets", {
+    handler: "functions/task-targets.handler",
+    description: `proxy-fleet ${stage} task targets: listener target groups follow the proxy tasks' IPs`,
+    timeout: LOOP_TIMEOUTS.taskTargets,
+    environment: {
+      TASK_TARGET_GROUPS: stack.toJsonString(proxies.taskTargetGroups),
+      STATE_TABLE: state.tableName,
+      POWERTOOLS_SERVICE_NAME: "task-targets",
+      POWERTOOLS_METRICS_NAMESPACE: "ProxyFleet",
+    },
+  }, { maxEventAge: Duration.minutes(10), retryAttempts: 2 });
+  state.grantReadWriteData(taskTargets.fn);
+  taskTargets.fn.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["ecs:ListTasks"], resources: ["*"], conditions: { ArnEquals: { "ecs:cluster": proxyCluster } },
+  }));
+  taskTargets.fn.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["ecs:DescribeTasks"],
+    resources: [Stack.of(stack).formatArn({ service: "ecs", resource: "task", resourceName: `${proxyClusterName(stage)}/*` })],
+  }));
+  taskTargets.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ["elasticloadbalancing:DescribeTargetHealth"], resources: ["*"] }));
+  if (proxies.reconciledTargetGroups.length > 0) {
+    taskTargets.fn.addToRolePolicy(new iam.PolicyStatement({
+      actions: ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+      resources: proxies.reconciledTargetGroups.map((g) => g.targetGroupArn),
+    }));
+  }
+  new events.Rule(stack, "TaskTargetsOnTaskChange", {
+    description: `proxy-fleet ${stage}: a proxy task started or stopped`,
+    eventPattern: { source: ["aws.ecs"], detailType: ["ECS Task State Change"], detail: { clusterArn: [proxyCluster] } },
+    targets: [taskTargets.target],
+  });
+  new events.Rule(stack, "TaskTargetsSweep", {
+    description: `proxy-fleet ${stage}: every listener target group against the running tasks`,
+    schedule: events.Schedule.rate(Duration.minutes(1)),
+    targets: [taskTargets.target],
+  });
+  waiveFunctionFindings(taskTargets.fn, "ListTasks is scoped by the ecs:cluster condition; DescribeTargetHealth has no resource-level permissions; tasks are this cluster's; X-Ray needs '*'.");
+
+  waiveFunctionFindings(dnsSync, "Target groups are named in fleet.yaml, which changes without a deploy: only those tagged with this stage; DescribeTargetHealth has no resource-level permissions; the bucket grants are prefix-scoped; X-Ray needs '*'.");
   waiveSstInternals(stack);
+  new CfnOutput(stack, "Route53Events", { value: trail });
   stack.addOutputs({ DnsSyncFunction: dnsSync.functionName, ConfigRolloutFunction: configRollout.functionName });
-  return { dnsSync, configRollout, rolloutWatch, instanceHeal };
+  return { dnsSync, configRollout, rolloutWatch, taskTargets: taskTargets.fn };
+}
+
+/**
+ * Route 53 changes reach EventBridge only as "AWS API Call via CloudTrail" events, which need a trail
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-cloudtrail.html). With
+ * PROXY_FLEET_CREATE_TRAIL=true the stack creates one; otherwise it says, as an output and at synth, that it relies
+ * on an existing trail (without one, Route 53 changes are picked up by the 1-minute schedule only).
+ */
+function route53Events(stack: SstStack, createTrail: boolean): string {
+  if (!createTrail) {
+    return "relies on an existing CloudTrail trail (PROXY_FLEET_CREATE_TRAIL=true creates one); without a trail Route 53 changes are seen by the 1-minute schedule only";
+  }
+  const logs = new s3.Bucket(stack, "TrailLogs", {
+    encryption: s3.BucketEncryption.S3_MANAGED, blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL, enforceSSL: true,
+    lifecycleRules: [{ expiration: Duration.days(90) }], removalPolicy: RemovalPolicy.RETAIN,
+  });
+  NagSuppressions.addResourceSuppressions(logs, [{ id: "AwsSolutions-S1", reason: "This bucket holds the trail's own logs; logging access to it again would recurse." }]);
+  new cloudtrail.Trail(stack, "Trail", {
+    trailName: stageName(stack.stage, "route53-events"), bucket: logs, isMultiRegionTrail: true, includeGlobalServiceEvents: true,
+    enableFileValidation: true,
+  });
+  return `CloudTrail trail ${stageName(stack.stage, "route53-events")}`;
 }

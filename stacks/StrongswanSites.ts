@@ -1,33 +1,65 @@
 // strongSwan sites: ECS on EC2 (IPsec needs NET_ADMIN and the kernel's xfrm), one instance per service at a
-// time from an Auto Scaling group, with a persistent ENI per availability zone and an Elastic IP that outlive
-// any instance. The launch lifecycle hook is part of the group's creation, so even the very first instance
-// waits in Pending:Wait until the instance-heal loop has attached its ENI.
-import { Duration, RemovalPolicy, Tags, aws_autoscaling as autoscaling, aws_ec2 as ec2, aws_ecs as ecs, aws_iam as iam, aws_logs as logs } from "aws-cdk-lib";
+// time from its own Auto Scaling group and capacity provider, with a persistent ENI per availability zone and an
+// Elastic IP that outlive any instance. The instance-heal loop lives here too, created before any group: the
+// launch lifecycle hook is part of each group's creation, so even the very first instance waits in
+// Pending:Wait, and its launch event finds the rule and the Lambda already there.
+import {
+  Annotations, ArnFormat, Duration, Tags, aws_autoscaling as autoscaling, aws_ec2 as ec2, aws_ecs as ecs, aws_events as events,
+  aws_iam as iam, aws_logs as logs, aws_s3_deployment as s3deploy,
+} from "aws-cdk-lib";
 import { NagSuppressions } from "cdk-nag";
-import type { StackContext } from "sst/constructs";
+import type { Stack as SstStack, StackContext } from "sst/constructs";
 import { use } from "sst/constructs";
+import { bundleKey } from "../functions/aws/config-bucket.ts";
 import type { ServiceModelOf } from "../functions/fleet/load.ts";
-import { SERVICE_TAG } from "../functions/heal/ports.ts";
+import { HEAL_TIMEOUT_SECONDS, LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS } from "../functions/heal/heal.ts";
+import { renderFleet } from "../functions/render/bundle.ts";
 import type { EcsTarget } from "../functions/rollout/ports.ts";
 import { ConfigStore } from "./ConfigStore.ts";
-import { constructId, deployedFleet, grantAgentReads, proxyImage } from "./deployed.ts";
+import {
+  CONTAINER_HEALTH_CHECK, CONTAINER_STOP_TIMEOUT, constructId, deployedFleet, grantAgentReads, proxyImage,
+} from "./deployed.ts";
+import { loopFunction } from "./loops.ts";
 import { Network } from "./Network.ts";
-import { waiveSstInternals } from "./nag.ts";
+import { waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
+import { SERVICE_TAG, STAGE_TAG, secretPath, stageName, stagePrefix, strongswanClusterName } from "./settings.ts";
 
 export const LIFECYCLE_HOOK = "attach-persistent-eni";
+/**
+ * x86_64, matching the x86_64 ECS-optimized AMI and the linux/amd64 image. Graviton families (t4g, c7g, …) need
+ * the arm64 AMI (EcsOptimizedImage.amazonLinux2023(AmiHardwareType.ARM)) and arm64 images
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-optimized_AMI.html).
+ */
+export const STRONGSWAN_INSTANCE_TYPE = "t3.small";
 
 export async function StrongswanSites({ stack }: StackContext) {
-  const { bundles } = use(ConfigStore);
+  const { bundles, state } = use(ConfigStore);
   const { vpc } = use(Network);
-  const cluster = new ecs.Cluster(stack, "Cluster", { vpc, clusterName: `proxy-fleet-${stack.stage}-strongswan`, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+  const stage = stack.stage;
+  const cluster = new ecs.Cluster(stack, "Cluster", { vpc, clusterName: strongswanClusterName(stage), containerInsightsV2: ecs.ContainerInsights.ENABLED });
   const ecsServices: Record<string, EcsTarget> = {};
-
   const groups: Record<string, autoscaling.AutoScalingGroup> = {};
-  const services = (await deployedFleet()).services.filter((s): s is ServiceModelOf<"strongswan"> => s.kind === "strongswan");
+  const taskRoles: iam.IRole[] = [];
+
+  const model = await deployedFleet();
+  const services = model.services.filter((s): s is ServiceModelOf<"strongswan"> => s.kind === "strongswan");
+  const instanceHeal = healLoop(stack, state.tableName, (fn) => state.grantReadWriteData(fn));
+
+  // The deploy-time bundles, shipped before any task starts, so the first task has a verified config to pin.
+  const rendered = renderFleet(model).bundles.filter((b) => services.some((s) => s.name === b.service));
+  const initialBundles = rendered.length === 0 ? undefined : new s3deploy.BucketDeployment(stack, "InitialBundles", {
+    destinationBucket: bundles,
+    sources: rendered.map((b) => s3deploy.Source.jsonData(bundleKey(b.service, b.hash), b)),
+    prune: false,
+    retainOnDelete: true,
+  });
+
   for (const service of services) {
     const name = service.name;
     const id = constructId(name);
-    const securityGroup = new ec2.SecurityGroup(stack, `${id}Peers`, { vpc, description: `proxy-fleet ${name}: IPsec peers and forwarded ports` });
+    const bundle = rendered.find((b) => b.service === name)!;
+    const identity = [{ key: SERVICE_TAG, value: name }, { key: STAGE_TAG, value: stage }];
+    const securityGroup = new ec2.SecurityGroup(stack, `${id}Peers`, { vpc, description: `proxy-fleet ${stage} ${name}: IPsec peers and forwarded ports` });
     if (!service.noIpsec) {
       for (const connection of service.connections) {
         const peer = ec2.Peer.ipv4(`${connection.remote.address}/32`);
@@ -46,26 +78,23 @@ export async function StrongswanSites({ stack }: StackContext) {
       }
     }
 
-    // The persistent ENIs (one per AZ) and the Elastic IP the heal loop moves onto each new instance.
-    vpc.publicSubnets.forEach((subnet, i) => {
-      const eni = new ec2.CfnNetworkInterface(stack, `${id}Eni${i}`, {
-        subnetId: subnet.subnetId, groupSet: [securityGroup.securityGroupId], sourceDestCheck: false,
-        description: `proxy-fleet ${name} persistent ENI (${subnet.availabilityZone})`,
-        tags: [{ key: SERVICE_TAG, value: name }],
-      });
-      eni.applyRemovalPolicy(RemovalPolicy.RETAIN);
-    });
-    const eip = new ec2.CfnEIP(stack, `${id}Eip`, { domain: "vpc", tags: [{ key: SERVICE_TAG, value: name }] });
-    eip.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    // The persistent ENIs (one per AZ) and the Elastic IP the heal loop moves onto each new instance. They belong
+    // to the stack: `sst remove` deletes them (after the group, which depends on them), a redeploy creates them anew.
+    const persistent = vpc.publicSubnets.map((subnet, i) => new ec2.CfnNetworkInterface(stack, `${id}Eni${i}`, {
+      subnetId: subnet.subnetId, groupSet: [securityGroup.securityGroupId], sourceDestCheck: false,
+      description: `proxy-fleet ${stage} ${name} persistent ENI (${subnet.availabilityZone})`,
+      tags: identity,
+    }));
+    const eip = new ec2.CfnEIP(stack, `${id}Eip`, { domain: "vpc", tags: identity });
 
     const role = new iam.Role(stack, `${id}InstanceRole`, { assumedBy: new iam.ServicePrincipal("ec2.amazonaws.com") });
     const group = new autoscaling.AutoScalingGroup(stack, `${id}Group`, {
-      autoScalingGroupName: `proxy-fleet-${stack.stage}-${name}`,
+      autoScalingGroupName: stageName(stage, name),
       vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
       launchTemplate: new ec2.LaunchTemplate(stack, `${id}LaunchTemplate`, {
-        machineImage: ecs.EcsOptimizedImage.amazonLinux2023(),
-        instanceType: new ec2.InstanceType("t4g.small"),
+        machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.STANDARD),
+        instanceType: new ec2.InstanceType(STRONGSWAN_INSTANCE_TYPE),
         role,
         securityGroup,
         requireImdsv2: true,
@@ -76,44 +105,58 @@ export async function StrongswanSites({ stack }: StackContext) {
       maxCapacity: 1,
       healthCheck: autoscaling.HealthCheck.ec2({ grace: Duration.minutes(5) }),
     });
-    Tags.of(group).add(SERVICE_TAG, name, { applyToLaunchedInstances: true });
-    // Part of the group's creation: a hook added afterwards would miss the very first launch.
+    for (const { key, value } of identity) Tags.of(group).add(key, value, { applyToLaunchedInstances: true });
+    // Part of the group's creation: a hook added afterwards would miss the very first launch. The instance may
+    // wait for a whole worst-case heal run plus the event's delivery (functions/heal/heal.ts computes both).
     (group.node.defaultChild as autoscaling.CfnAutoScalingGroup).lifecycleHookSpecificationList = [{
       lifecycleHookName: LIFECYCLE_HOOK,
       lifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING",
-      heartbeatTimeout: 300,
+      heartbeatTimeout: LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS,
       defaultResult: "ABANDON",
     }];
-    // ECS managed draining empties an instance before it goes; no extra CDK drain hook (Lambda + SNS) is needed.
-    cluster.addAsgCapacityProvider(
-      new ecs.AsgCapacityProvider(stack, `${id}Capacity`, { autoScalingGroup: group, enableManagedTerminationProtection: false, enableManagedDraining: true }),
-    );
+    // The first launch needs the heal rule, its Lambda and the ENIs/EIP it attaches to exist already.
+    group.node.addDependency(instanceHeal.fn, ...instanceHeal.rules, ...persistent, eip);
+
+    // Its own capacity provider, and the service placed only there: one site's charon never runs on another
+    // site's instance (and its ENI / Elastic IP).
+    const capacity = new ecs.AsgCapacityProvider(stack, `${id}Capacity`, {
+      autoScalingGroup: group, enableManagedTerminationProtection: false, enableManagedDraining: true,
+      capacityProviderName: stageName(stage, name),
+    });
+    cluster.addAsgCapacityProvider(capacity);
 
     const task = new ecs.Ec2TaskDefinition(stack, `${id}Task`, { networkMode: ecs.NetworkMode.HOST });
     grantAgentReads(task, bundles, name);
-    task.addToTaskRolePolicy(new iam.PolicyStatement({
-      actions: ["ssm:GetParameter", "secretsmanager:GetSecretValue"],
-      resources: ["*"],
-      conditions: { StringEquals: { "aws:ResourceTag/proxy-fleet:service": name } },
-    }));
+    grantPreSharedKeys(stack, task, service);
+    taskRoles.push(task.taskRole, task.obtainExecutionRole());
     const container = task.addContainer("proxy", {
       image: proxyImage("strongswan"),
       memoryReservationMiB: 256,
-      linuxParameters: new ecs.LinuxParameters(stack, `${id}Linux`, {}),
-      environment: { CONFIG_BUCKET: bundles.bucketName, PROXY_FLEET_SERVICE: name },
+      linuxParameters: new ecs.LinuxParameters(stack, `${id}Linux`, { initProcessEnabled: true }),
+      healthCheck: CONTAINER_HEALTH_CHECK,
+      stopTimeout: CONTAINER_STOP_TIMEOUT,
+      environment: {
+        CONFIG_BUCKET: bundles.bucketName,
+        PROXY_FLEET_SERVICE: name,
+        PROXY_FLEET_BUNDLE_KEY: bundleKey(bundle.service, bundle.hash),
+        PROXY_FLEET_BUNDLE_HASH: bundle.hash,
+        PROXY_FLEET_COMMIT: "deploy",
+      },
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: name, logRetention: logs.RetentionDays.ONE_MONTH }),
     });
     container.linuxParameters!.addCapabilities(ecs.Capability.NET_ADMIN);
-    new ecs.Ec2Service(stack, `${id}Service`, {
+    const ecsService = new ecs.Ec2Service(stack, `${id}Service`, {
       cluster,
       serviceName: name,
       taskDefinition: task,
       desiredCount: 1,
+      capacityProviderStrategies: [{ capacityProvider: capacity.capacityProviderName, weight: 1 }],
       // One host, host networking: the old task stops before the new one starts.
       minHealthyPercent: 0,
       maxHealthyPercent: 100,
       circuitBreaker: { enable: true, rollback: true },
     });
+    if (initialBundles) ecsService.node.addDependency(initialBundles);
     groups[name] = group;
     ecsServices[name] = { cluster: cluster.clusterName, service: name, container: "proxy" };
   }
@@ -121,11 +164,107 @@ export async function StrongswanSites({ stack }: StackContext) {
   NagSuppressions.addStackSuppressions(stack, [
     { id: "AwsSolutions-EC23", reason: "IKE, NAT-T and ESP must be reachable by the configured peers; rules are per peer address." },
     { id: "AwsSolutions-AS3", reason: "Scaling events reach the instance-heal loop through EventBridge, not SNS notifications." },
-    { id: "AwsSolutions-IAM5", reason: "Bundles are content-addressed (bundles/*); key lookups are limited by the service tag; the ECS agent's log and capacity provider policies are CDK's." },
-    { id: "AwsSolutions-IAM4", reason: "The ECS container instance role uses the AWS managed AmazonEC2ContainerServiceforEC2Role, as ECS documents." },
-    { id: "AwsSolutions-ECS2", reason: "Only non-secret settings (bucket, service name) are passed as environment; keys come from SSM / Secrets Manager." },
-    { id: "AwsSolutions-L1", reason: "CDK's capacity-provider draining hook Lambda pins its runtime." },
+    { id: "AwsSolutions-IAM4", reason: "The ECS container instance role uses the AWS managed AmazonEC2ContainerServiceforEC2Role, as ECS documents; CDK's helper Lambdas use the basic execution role." },
+    { id: "AwsSolutions-ECS2", reason: "Only non-secret settings (bucket, service, pinned bundle) are passed as environment; keys come from SSM / Secrets Manager." },
+    { id: "AwsSolutions-L1", reason: "CDK's capacity-provider draining hook and bucket-deployment Lambdas pin their runtimes." },
   ]);
+  NagSuppressions.addStackSuppressions(stack, [{
+    id: "AwsSolutions-IAM5",
+    reason: "Bundles are content-addressed (bundles/*), runtime documents per service; keys live under the stage's and service's path; CDK's log, draining-hook and bucket-deployment policies are CDK's.",
+    appliesTo: [
+      { regex: "/^Resource::.*Bundles.*\\/(bundles|runtime\\/[a-z0-9-]+)\\/\\*$/" },
+      { regex: "/^Resource::.*Bundles[^/]*\\/\\*$/" },
+      { regex: "/^Resource::arn:<AWS::Partition>:(ssm|secretsmanager|kms):[^:]+:[^:]+:(parameter\\/proxy-fleet\\/|secret:proxy-fleet\\/|key\\/\\*).*$/" },
+      { regex: "/^Action::s3:(GetObject|GetBucket|List|Abort|DeleteObject)\\*$/" },
+      { regex: "/^Resource::(\\*|arn:<AWS::Partition>:s3:::cdk-.*|<InitialBundles.*>|.*Bundles.*\\.Arn>\\/\\*)$/" },
+      { regex: "/^Action::(ecs:|ec2:|autoscaling:).*/" },
+    ],
+  }]);
   waiveSstInternals(stack);
-  return { cluster, groups, ecsServices };
+  return { cluster, groups, ecsServices, taskRoles, instanceHeal: instanceHeal.fn };
+}
+
+/**
+ * The task reads its service's pre-shared keys: SSM parameters under /proxy-fleet/<stage>/<service>/ and secrets
+ * under proxy-fleet/<stage>/<service>/, decrypted with whatever KMS key encrypted them, but only on behalf of those
+ * parameters and secrets (their ARN is the encryption context:
+ * https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html,
+ * https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html).
+ */
+function grantPreSharedKeys(stack: SstStack, task: ecs.TaskDefinition, service: ServiceModelOf<"strongswan">): void {
+  const path = secretPath(stack.stage, service.name);
+  const parameters = stack.formatArn({ service: "ssm", resource: "parameter", resourceName: `${path}*` });
+  const secrets = stack.formatArn({ service: "secretsmanager", resource: "secret", resourceName: `${path}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+  task.addToTaskRolePolicy(new iam.PolicyStatement({ actions: ["ssm:GetParameter"], resources: [parameters] }));
+  task.addToTaskRolePolicy(new iam.PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [secrets] }));
+  const key = stack.formatArn({ service: "kms", resource: "key", resourceName: "*" });
+  task.addToTaskRolePolicy(new iam.PolicyStatement({
+    actions: ["kms:Decrypt"], resources: [key], conditions: { StringLike: { "kms:EncryptionContext:PARAMETER_ARN": parameters } },
+  }));
+  task.addToTaskRolePolicy(new iam.PolicyStatement({
+    actions: ["kms:Decrypt"], resources: [key], conditions: { StringLike: { "kms:EncryptionContext:SecretARN": secrets } },
+  }));
+  for (const connection of service.noIpsec ? [] : service.connections) {
+    const reference = "ssmParameter" in connection.psk ? connection.psk.ssmParameter.replace(/^\//, "") : connection.psk.secretsManager;
+    if (!reference.startsWith(path)) {
+      Annotations.of(task).addWarning(`${service.name} ${connection.name}: the pre-shared key ${reference} is outside ${path}; this stage's task cannot read it`);
+    }
+  }
+}
+
+/**
+ * The instance-heal loop: its Lambda, sized from heal's computed worst case, and its two rules. It may change
+ * only ENIs, Elastic IPs and instances tagged with this stage, and complete only this stage's hooks.
+ */
+function healLoop(stack: SstStack, stateTable: string, grantState: (fn: iam.IGrantable) => void) {
+  const stage = stack.stage;
+  const heartbeatAge = Duration.seconds(LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS);
+  const { fn, target } = loopFunction(stack, "InstanceHeal", {
+    handler: "functions/instance-heal.handler",
+    description: `proxy-fleet ${stage} instance heal: persistent ENI + Elastic IP onto launching proxy instances`,
+    timeout: HEAL_TIMEOUT_SECONDS,
+    environment: { STATE_TABLE: stateTable, PROXY_FLEET_STAGE: stage, POWERTOOLS_METRICS_NAMESPACE: "ProxyFleet", POWERTOOLS_SERVICE_NAME: "instance-heal" },
+  }, { maxEventAge: heartbeatAge, retryAttempts: 2 });
+  grantState(fn);
+  // Describe* calls support no resource-level permissions
+  // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html,
+  // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2autoscaling.html).
+  fn.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["ec2:DescribeInstances", "ec2:DescribeNetworkInterfaces", "ec2:DescribeAddresses", "autoscaling:DescribeAutoScalingInstances"],
+    resources: ["*"],
+  }));
+  fn.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute", "ec2:AssociateAddress"],
+    resources: ["instance", "network-interface", "elastic-ip"].map((resource) => stack.formatArn({ service: "ec2", resource, resourceName: "*" })),
+    conditions: { StringEquals: { [`aws:ResourceTag/${STAGE_TAG}`]: stage } },
+  }));
+  fn.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
+    resources: [healGroupArn(stack)],
+  }));
+  const onLaunch = new events.Rule(stack, "InstanceHealOnLaunch", {
+    description: `proxy-fleet ${stage}: a proxy instance waits in Pending:Wait for its persistent ENI`,
+    eventPattern: {
+      source: ["aws.autoscaling"],
+      detailType: ["EC2 Instance-launch Lifecycle Action"],
+      detail: { AutoScalingGroupName: events.Match.prefix(stagePrefix(stage)), LifecycleHookName: [LIFECYCLE_HOOK] },
+    },
+    targets: [target],
+  });
+  // EC2 state changes carry no tags: the Lambda ignores instances that are not this stage's (not-ours).
+  const onTermination = new events.Rule(stack, "InstanceHealOnTermination", {
+    description: `proxy-fleet ${stage}: give a dying proxy instance's persistent ENI back early`,
+    eventPattern: { source: ["aws.ec2"], detailType: ["EC2 Instance State-change Notification"], detail: { state: ["shutting-down", "terminated"] } },
+    targets: [target],
+  });
+  waiveFunctionFindings(fn, "EC2 and Auto Scaling Describe* calls have no resource-level permissions; writes are limited to resources tagged with this stage and to this stage's groups by name; X-Ray needs '*'.");
+  return { fn, rules: [onLaunch, onTermination] };
+}
+
+/** This stage's Auto Scaling groups: arn:aws:autoscaling:<region>:<account>:autoScalingGroup:<uuid>:autoScalingGroupName/<name>. */
+export function healGroupArn(stack: SstStack): string {
+  return stack.formatArn({
+    service: "autoscaling", resource: "autoScalingGroup", arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    resourceName: `*:autoScalingGroupName/${stagePrefix(stack.stage)}*`,
+  });
 }

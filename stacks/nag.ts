@@ -5,6 +5,13 @@ import type { IConstruct } from "constructs";
 import { NagSuppressions } from "cdk-nag";
 
 export function waiveSstInternals(stack: Stack): void {
+  // CDK's log-retention Lambda (one per stack, behind every function's logRetention) sets retention on any log group.
+  for (const child of stack.node.children.filter((c) => c.node.id.startsWith("LogRetention"))) {
+    NagSuppressions.addResourceSuppressions(child, [
+      { id: "AwsSolutions-IAM4", reason: "CDK's log-retention Lambda uses the basic Lambda execution role.", appliesTo: ["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"] },
+      { id: "AwsSolutions-IAM5", reason: "CDK's log-retention Lambda sets retention on log groups it learns of at deploy time.", appliesTo: ["Resource::*"] },
+    ], true);
+  }
   const handler = stack.node.tryFindChild("CustomResourceHandler");
   if (!handler) return;
   NagSuppressions.addResourceSuppressions(handler, [

@@ -16,11 +16,35 @@ beforeAll(async () => {
 }, 180_000);
 
 describe("Reconcilers", () => {
-  it("runs the DNS sync handler on Node.js 22, one at a time", () => {
+  // New accounts have a concurrency quota of 10, all of which must stay unreserved
+  // (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html): reserving any fails the deploy.
+  it("runs the loops on Node.js 22 without reserved concurrency (the state table's leases serialize them)", () => {
+    const functions = Object.values(template.findResources("AWS::Lambda::Function", { Properties: { Description: Match.stringLikeRegexp("^proxy-fleet") } }));
+    expect(functions).toHaveLength(4);
+    for (const fn of functions) {
+      expect((fn as { Properties: Record<string, unknown> }).Properties).toMatchObject({ Runtime: "nodejs22.x" });
+      expect((fn as { Properties: Record<string, unknown> }).Properties.ReservedConcurrentExecutions).toBeUndefined();
+    }
+  });
+
+  // EventBridge invokes Lambda asynchronously; failed invocations are retried and then dropped unless the function has
+  // an on-failure destination (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html).
+  it("gives every loop an event age, retries and an on-failure destination, and logs that expire", () => {
+    template.resourceCountIs("AWS::Lambda::EventInvokeConfig", 4);
+    template.allResourcesProperties("AWS::Lambda::EventInvokeConfig", {
+      MaximumEventAgeInSeconds: Match.anyValue(), MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+    });
+    template.resourceCountIs("AWS::Logs::LogGroup", 4);
+    template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 30 });
+  });
+
+  // A Lambda outside a VPC cannot query the VPC resolver or private hosted zones
+  // (https://docs.aws.amazon.com/vpc/latest/userguide/AmazonDNS-concepts.html).
+  it("runs DNS sync inside the VPC's private subnets", () => {
     template.hasResourceProperties("AWS::Lambda::Function", {
-      Runtime: "nodejs22.x",
-      ReservedConcurrentExecutions: 1,
-      Environment: { Variables: Match.objectLike({ CONFIG_BUCKET: Match.anyValue(), STATE_TABLE: Match.anyValue() }) },
+      Description: Match.stringLikeRegexp("DNS sync"),
+      VpcConfig: { SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() },
     });
   });
 
@@ -37,7 +61,9 @@ describe("Reconcilers", () => {
   });
 
   it("also runs right after a config is accepted", () => {
-    template.hasResourceProperties("AWS::Events::Rule", { EventPattern: { source: ["proxy-fleet"], "detail-type": ["Config Accepted"] } });
+    template.hasResourceProperties("AWS::Events::Rule", {
+      EventPattern: { source: ["proxy-fleet"], "detail-type": ["Config Accepted"], detail: { repository: [Match.objectLike({})] } },
+    });
   });
 
   it("may register and deregister targets, and read the target health", () => {
@@ -63,10 +89,13 @@ describe("config rollout", () => {
     });
   });
 
-  it("watches ECS deployments", () => {
-    template.hasResourceProperties("AWS::Events::Rule", {
-      EventPattern: { source: ["aws.ecs"], "detail-type": ["ECS Deployment State Change"] },
-    });
+  // ECS deployment events name the service's ARN (service/<cluster>/<service>) in resources
+  // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_service_deployment_events.html).
+  it("watches only this stage's clusters' ECS deployments", () => {
+    const rules = Object.values(template.findResources("AWS::Events::Rule", { Properties: { EventPattern: { "detail-type": ["ECS Deployment State Change"] } } }));
+    expect(rules).toHaveLength(1);
+    const pattern = JSON.stringify((rules[0] as { Properties: { EventPattern: unknown } }).Properties.EventPattern);
+    expect(pattern).toMatch(/"resources":\[\{"prefix":.*:service\/proxy-fleet-test_proxies\/"\]\]\}\},\{"prefix":.*:service\/proxy-fleet-test_strongswan\/"\]\]\}\}\]/);
   });
 
   it("may register task definitions and update services, and pass roles only to ECS tasks", () => {
@@ -76,20 +105,34 @@ describe("config rollout", () => {
     }
     expect(policies).toContain('"iam:PassedToService":"ecs-tasks.amazonaws.com"');
   });
+
+  it("passes only the proxy tasks' own roles, and updates only this stage's services", () => {
+    const statements = Object.values(template.findResources("AWS::IAM::Policy"))
+      .flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }).Properties.PolicyDocument.Statement);
+    const passRole = statements.find((s) => [s.Action].flat().includes("iam:PassRole"))!;
+    expect(passRole.Resource).not.toEqual("*");
+    expect([passRole.Resource].flat()).toHaveLength(10); // task + execution role of 3 proxy and 2 strongSwan services
+    const update = statements.find((s) => [s.Action].flat().includes("ecs:UpdateService"))!;
+    expect(JSON.stringify(update.Resource)).toMatch(/service\/proxy-fleet-test_proxies\/\*.*service\/proxy-fleet-test_strongswan\/\*/);
+  });
 });
 
-describe("instance heal", () => {
-  it("runs on proxy ASGs' launch lifecycle actions and on instances shutting down", () => {
+describe("task targets", () => {
+  it("runs on this stage's proxy cluster's task state changes and every minute, and may touch only its target groups", () => {
     template.hasResourceProperties("AWS::Events::Rule", {
-      EventPattern: { source: ["aws.autoscaling"], "detail-type": ["EC2 Instance-launch Lifecycle Action"], detail: { AutoScalingGroupName: [{ prefix: "proxy-fleet-" }] } },
+      EventPattern: { source: ["aws.ecs"], "detail-type": ["ECS Task State Change"], detail: { clusterArn: [Match.objectLike({})] } },
     });
-    template.hasResourceProperties("AWS::Events::Rule", {
-      EventPattern: { source: ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"], detail: { state: ["shutting-down", "terminated"] } },
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Description: Match.stringLikeRegexp("task targets"),
+      Environment: { Variables: Match.objectLike({ TASK_TARGET_GROUPS: Match.anyValue(), STATE_TABLE: Match.anyValue(), POWERTOOLS_SERVICE_NAME: "task-targets" }) },
     });
-    const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
-    for (const action of ["ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface", "ec2:AssociateAddress", "autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]) {
-      expect(policies).toContain(action);
-    }
+    const statements = Object.values(template.findResources("AWS::IAM::Policy"))
+      .flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown; Condition?: unknown }[] } } }).Properties.PolicyDocument.Statement);
+    const listTasks = statements.find((s) => [s.Action].flat().includes("ecs:ListTasks"))!;
+    expect(JSON.stringify(listTasks.Condition)).toMatch(/^\{"ArnEquals":\{"ecs:cluster":.*:ecs:us-east-1:.*:cluster\/proxy-fleet-test_proxies"/);
+    const register = statements.filter((s) => [s.Action].flat().includes("elasticloadbalancing:RegisterTargets"));
+    // The DNS loop's statement is tag-scoped; the task-targets loop's names its groups (examples/: 2 + 1 beyond the natives).
+    expect(register.map((s) => [s.Resource].flat().length).sort()).toEqual([1, 3]);
   });
 });
 

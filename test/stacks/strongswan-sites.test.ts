@@ -5,6 +5,7 @@ import { synth } from "../support/synth.ts";
 import { ConfigStore } from "../../stacks/ConfigStore.ts";
 import { Network } from "../../stacks/Network.ts";
 import { LIFECYCLE_HOOK, StrongswanSites } from "../../stacks/StrongswanSites.ts";
+import { HEAL_TIMEOUT_SECONDS, LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS, healWorstCaseMs } from "../../functions/heal/heal.ts";
 
 let template: Template;
 let nagFindings: () => string[];
@@ -17,22 +18,85 @@ describe("StrongswanSites (examples/: datacenter-vpn and partner-forward)", () =
   it("creates each group with the launch lifecycle hook as part of the group itself", () => {
     template.resourceCountIs("AWS::AutoScaling::AutoScalingGroup", 2);
     template.hasResourceProperties("AWS::AutoScaling::AutoScalingGroup", {
-      AutoScalingGroupName: "proxy-fleet-test-datacenter-vpn",
+      AutoScalingGroupName: "proxy-fleet-test_datacenter-vpn",
       MinSize: "1",
       MaxSize: "1",
-      LifecycleHookSpecificationList: [{ LifecycleHookName: LIFECYCLE_HOOK, LifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout: 300, DefaultResult: "ABANDON" }],
-      Tags: Match.arrayWith([{ Key: "proxy-fleet:service", Value: "datacenter-vpn", PropagateAtLaunch: true }]),
+      LifecycleHookSpecificationList: [{
+        LifecycleHookName: LIFECYCLE_HOOK, LifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout: LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS, DefaultResult: "ABANDON",
+      }],
+      Tags: Match.arrayWith([
+        { Key: "proxy-fleet:service", Value: "datacenter-vpn", PropagateAtLaunch: true },
+        { Key: "proxy-fleet:stage", Value: "test", PropagateAtLaunch: true },
+      ]),
     });
     template.resourceCountIs("AWS::AutoScaling::LifecycleHook", 0);
   });
 
-  it("keeps a persistent ENI per AZ (no source/dest check) and an Elastic IP per service, tagged for the heal loop", () => {
+  // Retained ENIs/EIPs outlive `sst remove` and a redeploy then creates a second, identically tagged set; the stack
+  // owns them instead, and the group depends on them so removal deletes the group (and its instance) first.
+  it("keeps a persistent ENI per AZ (no source/dest check) and an Elastic IP per service, tagged with service and stage, owned by the stack", () => {
     template.resourceCountIs("AWS::EC2::NetworkInterface", 4);
-    template.hasResource("AWS::EC2::NetworkInterface", {
-      Properties: { SourceDestCheck: false, Tags: [{ Key: "proxy-fleet:service", Value: "datacenter-vpn" }] },
-      DeletionPolicy: "Retain",
+    const identity = (service: string) => [{ Key: "proxy-fleet:service", Value: service }, { Key: "proxy-fleet:stage", Value: "test" }];
+    template.hasResource("AWS::EC2::NetworkInterface", { Properties: { SourceDestCheck: false, Tags: identity("datacenter-vpn") }, DeletionPolicy: Match.absent() });
+    template.hasResource("AWS::EC2::EIP", { Properties: { Domain: "vpc", Tags: identity("partner-forward") }, DeletionPolicy: Match.absent() });
+  });
+
+  // EventBridge delivers the first launch's lifecycle event only to a rule that exists when the instance launches.
+  it("creates each group after the heal Lambda, its rules and its ENIs and Elastic IP (the first launch event is never lost)", () => {
+    const resources = template.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[]; Properties?: { Tags?: { Key: string; Value: string }[] } }>;
+    const idsOf = (type: string, service?: string) => Object.entries(resources)
+      .filter(([, r]) => r.Type === type && (!service || r.Properties?.Tags?.some((t) => t.Key === "proxy-fleet:service" && t.Value === service)))
+      .map(([id]) => id);
+    const [group] = Object.entries(resources).filter(([, r]) => r.Type === "AWS::AutoScaling::AutoScalingGroup" && JSON.stringify(r).includes("datacenter-vpn")).map(([, r]) => r);
+    const needed = [
+      ...idsOf("AWS::Lambda::Function").filter((id) => id.startsWith("InstanceHeal")),
+      ...idsOf("AWS::Events::Rule").filter((id) => id.startsWith("InstanceHeal")),
+      ...idsOf("AWS::Lambda::Permission").filter((id) => id.startsWith("InstanceHeal")),
+      ...idsOf("AWS::EC2::NetworkInterface", "datacenter-vpn"),
+      ...idsOf("AWS::EC2::EIP", "datacenter-vpn"),
+    ];
+    expect(needed.length).toBeGreaterThanOrEqual(7);
+    expect(group!.DependsOn).toEqual(expect.arrayContaining(needed));
+  });
+
+  // One cluster, two capacity providers: without a strategy a task may land on the other site's instance.
+  it("places each site's task only on its own group's capacity provider", () => {
+    const services = template.findResources("AWS::ECS::Service");
+    const providers = Object.values(services).map((s) => JSON.stringify((s as { Properties: { CapacityProviderStrategy: unknown } }).Properties.CapacityProviderStrategy));
+    expect(providers).toHaveLength(2);
+    expect(new Set(providers).size).toBe(2);
+    template.hasResourceProperties("AWS::ECS::CapacityProvider", { Name: "proxy-fleet-test_datacenter-vpn" });
+    template.hasResourceProperties("AWS::ECS::Service", {
+      ServiceName: "datacenter-vpn", CapacityProviderStrategy: [{ CapacityProvider: Match.anyValue(), Weight: 1 }], LaunchType: Match.absent(),
     });
-    template.hasResource("AWS::EC2::EIP", { Properties: { Domain: "vpc", Tags: [{ Key: "proxy-fleet:service", Value: "partner-forward" }] }, DeletionPolicy: "Retain" });
+  });
+
+  // ECS ignores a Dockerfile HEALTHCHECK unless the task definition carries one
+  // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_healthcheck).
+  it("gives the strongSwan container the health check ECS acts on, an init process and a pinned deploy-time bundle", () => {
+    template.hasResourceProperties("AWS::ECS::TaskDefinition", {
+      ContainerDefinitions: [Match.objectLike({
+        HealthCheck: { Command: ["CMD", "/usr/local/bin/proxy-fleet-healthcheck"], Interval: 10, Timeout: 5, Retries: 3, StartPeriod: 30 },
+        LinuxParameters: Match.objectLike({ InitProcessEnabled: true }),
+        StopTimeout: 30,
+        Environment: Match.arrayWith([
+          { Name: "PROXY_FLEET_BUNDLE_KEY", Value: Match.stringLikeRegexp("^bundles/datacenter-vpn/sha256-[0-9a-f]{64}\\.json$") },
+          { Name: "PROXY_FLEET_BUNDLE_HASH", Value: Match.stringLikeRegexp("^sha256:[0-9a-f]{64}$") },
+        ]),
+      })],
+    });
+    template.resourceCountIs("Custom::CDKBucketDeployment", 1);
+  });
+
+  // SSM SecureString and Secrets Manager decrypt with the parameter's / secret's ARN as KMS encryption context
+  // (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html).
+  it("lets a site's task read only its own stage's and service's keys, and decrypt only for them", () => {
+    const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
+    expect(policies).toContain(":parameter/proxy-fleet/test/datacenter-vpn/*");
+    expect(policies).toContain(":secret:proxy-fleet/test/datacenter-vpn/*");
+    expect(policies).toContain('"kms:EncryptionContext:PARAMETER_ARN"');
+    expect(policies).toContain('"kms:EncryptionContext:SecretARN"');
+    expect(policies).not.toContain('"aws:ResourceTag/proxy-fleet:service"');
   });
 
   it("opens IKE, NAT-T and ESP to each peer only, and forwarded ports to their sources", () => {
@@ -55,6 +119,39 @@ describe("StrongswanSites (examples/: datacenter-vpn and partner-forward)", () =
       ServiceName: "datacenter-vpn",
       DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true }, MinimumHealthyPercent: 0, MaximumPercent: 100 }),
     });
+  });
+
+  it("runs the heal Lambda for its computed worst case, and keeps the hook waiting longer", () => {
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Description: Match.stringLikeRegexp("instance heal"),
+      Timeout: HEAL_TIMEOUT_SECONDS,
+      Environment: { Variables: Match.objectLike({ PROXY_FLEET_STAGE: "test" }) },
+    });
+    expect(HEAL_TIMEOUT_SECONDS * 1000).toBeGreaterThanOrEqual(healWorstCaseMs());
+    expect(LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS).toBeGreaterThan(HEAL_TIMEOUT_SECONDS);
+  });
+
+  it("runs heal on this stage's groups' launch hooks and on instances shutting down", () => {
+    template.hasResourceProperties("AWS::Events::Rule", {
+      EventPattern: {
+        source: ["aws.autoscaling"], "detail-type": ["EC2 Instance-launch Lifecycle Action"],
+        detail: { AutoScalingGroupName: [{ prefix: "proxy-fleet-test_" }], LifecycleHookName: [LIFECYCLE_HOOK] },
+      },
+    });
+    template.hasResourceProperties("AWS::Events::Rule", {
+      EventPattern: { source: ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"], detail: { state: ["shutting-down", "terminated"] } },
+    });
+  });
+
+  // ASG ARNs are arn:aws:autoscaling:<region>:<account>:autoScalingGroup:<uuid>:autoScalingGroupName/<name>
+  // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2autoscaling.html#amazonec2autoscaling-resources-for-iam-policies).
+  it("may complete and heartbeat only this stage's groups' hooks, with the ARN as Auto Scaling writes it", () => {
+    const statements = Object.values(template.findResources("AWS::IAM::Policy")).flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }).Properties.PolicyDocument.Statement);
+    const hook = statements.find((s) => [s.Action].flat().includes("autoscaling:CompleteLifecycleAction"))!;
+    const arn = JSON.stringify(hook.Resource);
+    expect(arn).toMatch(/:autoscaling:us-east-1:.*:autoScalingGroup:\*:autoScalingGroupName\/proxy-fleet-test_\*"/);
+    const attach = statements.find((s) => [s.Action].flat().includes("ec2:AttachNetworkInterface"))! as unknown as { Condition: unknown };
+    expect(attach.Condition).toEqual({ StringEquals: { "aws:ResourceTag/proxy-fleet:stage": "test" } });
   });
 
   it("passes cdk-nag's AwsSolutions pack with no unexplained findings", () => {

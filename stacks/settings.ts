@@ -1,0 +1,66 @@
+// Deploy-time settings (environment variables read at synth) and the stage-scoped names every stack uses.
+// Each setting is checked here, so a bad value fails the synth with a message naming the variable.
+
+/** proxy-fleet's tags: the service a resource belongs to, and the stage (one deployment) that owns it. */
+export { SERVICE_TAG, STAGE_TAG } from "../functions/heal/ports.ts";
+
+/**
+ * SST stages name everything; `_` ends the stage in every physical name, so no stage's names are a prefix of
+ * another's ("dev" never matches "dev-2"'s resources in a name pattern).
+ */
+const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,19}$/;
+
+export function checkStage(stage: string): string {
+  if (!STAGE_PATTERN.test(stage)) {
+    throw new Error(`stage "${stage}": proxy-fleet stages are 1-20 lowercase letters, digits and hyphens, starting with a letter (names and IAM patterns embed it)`);
+  }
+  return stage;
+}
+
+/** The prefix of every physical name a stage creates: `proxy-fleet-<stage>_`. */
+export const stagePrefix = (stage: string) => `proxy-fleet-${checkStage(stage)}_`;
+/** A stage-scoped physical name: `proxy-fleet-<stage>_<part>-<part>…`. */
+export const stageName = (stage: string, ...parts: string[]) => `${stagePrefix(stage)}${parts.join("-")}`;
+
+/** Where a stage's pre-shared keys live: SSM parameters under `/proxy-fleet/<stage>/<service>/`, secrets under `proxy-fleet/<stage>/<service>/`. */
+export const secretPath = (stage: string, service: string) => `proxy-fleet/${checkStage(stage)}/${service}/`;
+
+export interface DeploySettings {
+  /** PROXY_FLEET_RESERVED_CONCURRENCY: reserve this many executions per loop (unset: none, the leases serialize). */
+  readonly reservedConcurrency?: number;
+  /** PROXY_FLEET_CREATE_TRAIL=true: create a CloudTrail trail (Route 53 events need one). */
+  readonly createTrail: boolean;
+  /** PROXY_FLEET_ENDPOINT_PRINCIPALS: comma-separated principal ARNs allowed to connect to Squid's endpoint service. */
+  readonly endpointPrincipals: readonly string[];
+}
+
+/**
+ * Reserved concurrency is subtracted from the account's pool, of which Lambda keeps 100 unreserved (10 on new
+ * accounts whose quota is 10, where any reservation fails):
+ * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+ */
+export const MAX_RESERVED_CONCURRENCY = 10;
+
+export function deploySettings(env: Record<string, string | undefined> = process.env): DeploySettings {
+  const reserved = env.PROXY_FLEET_RESERVED_CONCURRENCY;
+  let reservedConcurrency: number | undefined;
+  if (reserved !== undefined && reserved !== "") {
+    reservedConcurrency = Number(reserved);
+    if (!Number.isInteger(reservedConcurrency) || reservedConcurrency < 1 || reservedConcurrency > MAX_RESERVED_CONCURRENCY) {
+      throw new Error(`PROXY_FLEET_RESERVED_CONCURRENCY="${reserved}": expected an integer from 1 to ${MAX_RESERVED_CONCURRENCY}, or unset (the loops serialize through state-table leases and need no reservation)`);
+    }
+  }
+  const trail = env.PROXY_FLEET_CREATE_TRAIL ?? "";
+  if (!["", "true", "false"].includes(trail)) throw new Error(`PROXY_FLEET_CREATE_TRAIL="${trail}": expected true or false`);
+  const endpointPrincipals = (env.PROXY_FLEET_ENDPOINT_PRINCIPALS ?? "").split(",").map((p) => p.trim()).filter(Boolean);
+  for (const principal of endpointPrincipals) {
+    if (!/^arn:aws[a-z-]*:iam::\d{12}:(root|role\/.+|user\/.+)$/.test(principal)) {
+      throw new Error(`PROXY_FLEET_ENDPOINT_PRINCIPALS: "${principal}" is not an IAM principal ARN (arn:aws:iam::<account>:root|role/…|user/…)`);
+    }
+  }
+  return { ...(reservedConcurrency ? { reservedConcurrency } : {}), createTrail: trail === "true", endpointPrincipals };
+}
+
+/** The two ECS clusters of a stage, by name (known before either stack exists, so rules and policies need no export). */
+export const proxyClusterName = (stage: string) => stageName(stage, "proxies");
+export const strongswanClusterName = (stage: string) => stageName(stage, "strongswan");
