@@ -11,7 +11,7 @@ import { DirectoryTree } from "../fleet/tree.ts";
 import { canonicalJson, renderFleet } from "../render/bundle.ts";
 import { contextWith } from "../render/context.ts";
 import { parseHosts, renderAndCheckLocally, startLocalFleet } from "./local.ts";
-import { invokeLoop, isLoop, planConfigRollout, planDnsSync } from "./loops.ts";
+import { invokeLoop, isLoop, planConfigRollout, planDnsSync, planTaskTargets } from "./loops.ts";
 
 export const HELP = `fleet — proxy-fleet's command line
 
@@ -33,10 +33,12 @@ Usage:
                                         what a run would change, writing nothing: against the deployed state
                                         (the loop's Lambda environment and AWS credentials), or, with --repo, a
                                         first run of that folder's config. dns-sync: lookups (live DNS), runtime
-                                        documents, target groups; config-rollout: each service's action and hash
+                                        documents, target groups; config-rollout: each service's action and hash;
+                                        task-targets (deployed state only): each group's task IPs to add/remove
   fleet invoke <loop> --event <file>    run a loop's Lambda handler in-process with the real SDK clients and the
                                         standard AWS environment (AWS_REGION, credentials, AWS_ENDPOINT_URL…);
-                                        loops: dns-sync, config-rollout, rollout-watch, instance-heal.
+                                        loops: dns-sync, config-rollout, rollout-watch, instance-heal,
+                                        task-targets.
                                         Sample events are in events/
   fleet schema [--out <file>]           print (or write) the JSON Schema of fleet.yaml for editors
   fleet --help                          this text
@@ -136,10 +138,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       if (repo) return usage(io, "plan takes --loop <loop> [--repo <repo>]");
       if (values.loop === "dns-sync") return planDnsSync(values.repo, io.out);
       if (values.loop === "config-rollout") return planConfigRollout(values.repo, io.out);
-      return usage(io, "plan takes --loop dns-sync or --loop config-rollout");
+      if (values.loop === "task-targets" && !values.repo) return planTaskTargets(io.out);
+      return usage(io, "plan takes --loop dns-sync, --loop config-rollout (both with an optional --repo) or --loop task-targets");
     }
     case "invoke": {
-      if (!isLoop(repo) || extra.length || !values.event) return usage(io, "invoke takes a loop (dns-sync, config-rollout, rollout-watch, instance-heal) and --event <file>");
+      if (!isLoop(repo) || extra.length || !values.event) return usage(io, "invoke takes a loop (dns-sync, config-rollout, rollout-watch, instance-heal, task-targets) and --event <file>");
       const result = await invokeLoop(repo, values.event);
       io.out(JSON.stringify(result, null, 2) + "\n");
       return 0;

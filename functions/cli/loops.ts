@@ -20,6 +20,7 @@ export const LOOPS = {
   "config-rollout": "../config-rollout.ts",
   "rollout-watch": "../rollout-watch.ts",
   "instance-heal": "../instance-heal.ts",
+  "task-targets": "../task-targets.ts",
 } as const;
 export type LoopName = keyof typeof LOOPS;
 
@@ -135,4 +136,20 @@ export async function planConfigRollout(repo: string | undefined, out: (text: st
       out(`config-rollout: nothing to do (${outcome.kind} at ${outcome.commit})\n`);
       return 0;
   }
+}
+
+/** The task-targets loop's plan, against the deployed state (TASK_TARGET_GROUPS, AWS credentials). */
+export async function planTaskTargets(out: (text: string) => void): Promise<number> {
+  const { taskTargetPorts, taskTargetSettings } = await import("../aws/task-targets-ports.ts");
+  const { reconcileService } = await import("../targets/reconcile.ts");
+  const ports = taskTargetPorts();
+  for (const spec of taskTargetSettings()) {
+    const plan = await reconcileService(spec, ports, { now: Date.now(), runId: "plan", dryRun: true });
+    out(`task-targets plan for ${plan.service}: tasks at ${plan.addresses.join(", ") || "(none)"}${plan.held ? ` — deregistrations held: ${plan.held}` : ""}\n`);
+    if (plan.changes.length === 0) out("  no change\n");
+    for (const c of plan.changes) {
+      out(`  ${c.arn}\n${[...c.register.map((t) => `    +${t.id}:${t.port}`), ...c.deregister.map((t) => `    -${t.id}:${t.port}`)].join("\n")}\n`);
+    }
+  }
+  return 0;
 }
