@@ -10,6 +10,7 @@
 //   EventBridge PutEvents                   an entry (Source + DetailType +       "Calculating PutEvents event entry size",
 //                                           Detail, UTF-8 bytes) < 256 KB         EventBridge user guide
 //   S3 object keys                          ≤ 1,024 bytes                         bounded by the service-name rule (48 chars)
+//   DynamoDB item (the rollout state)       ≤ 400 KB                              "Service, account, and table quotas in DynamoDB"
 
 /** CodeCommit: "Comments are limited to 10,240 characters." */
 export const COMMENT_LIMIT = 10_240;
@@ -89,4 +90,15 @@ export function lineCount(text: string): number {
   if (text.length === 0) return 0;
   const lines = text.split("\n").length;
   return text.endsWith("\n") ? lines - 1 : lines;
+}
+
+/**
+ * Failed bundle hashes remembered per service. The rollout state is one DynamoDB item (at most 400 KB), and
+ * failures only ever add to it; the most recent ones are what a new commit can bring back.
+ */
+export const FAILED_PER_SERVICE = 25;
+
+/** The failed list with `hash` added (most recent last), holding at most FAILED_PER_SERVICE entries. */
+export function rememberFailure(failed: readonly string[], hash: string): string[] {
+  return [...failed.filter((h) => h !== hash), hash].slice(-FAILED_PER_SERVICE);
 }

@@ -1,7 +1,7 @@
 // Rollout watch: ECS tells how a deployment ended. A failed one (the circuit breaker rolled it back) pins
 // its bundle version as failed, so the rollout loop never retries it by itself; the next commit with a
 // different bundle proceeds normally. A completed one is reported on its commit.
-import { clip, ITEM_LIMIT } from "./limits.ts";
+import { clip, ITEM_LIMIT, rememberFailure } from "./limits.ts";
 import { isDeepStrictEqual } from "node:util";
 import type { AcceptedStore, Publisher, Repository, RolloutStateStore } from "./ports.ts";
 import { commentSafely, runningConfig, stateKey } from "./run.ts";
@@ -52,7 +52,7 @@ export async function watchDeployment(event: DeploymentEvent, ports: WatchPorts)
     const services = { ...state.services };
     if (deployed.previous) services[service] = deployed.previous;
     else delete services[service];
-    const failed = { ...state.failed, [service]: [...new Set([...(state.failed[service] ?? []), deployed.hash])] };
+    const failed = { ...state.failed, [service]: rememberFailure(state.failed[service] ?? [], deployed.hash) };
     if (!(await ports.state.save(stateKey(ports), { ...state, services, failed }, version))) {
       if (attempt >= MAX_CONFLICT_RETRIES) throw new Error("rollout state kept changing under the watch");
       continue;

@@ -2,7 +2,9 @@
 // CodeCommit API reference: CommentContentSizeLimitExceededException, "Comments are limited to 10,240 characters".
 // EventBridge user guide, "Calculating PutEvents event entry size": Source + DetailType + Detail bytes, under 256 KB.
 import { describe, expect, it } from "vitest";
-import { boundedComment, clip, COMMENT_LIMIT, eventEntrySize, fitEventDetail, lineCount } from "../../functions/rollout/limits.ts";
+import {
+  boundedComment, clip, COMMENT_LIMIT, eventEntrySize, FAILED_PER_SERVICE, fitEventDetail, lineCount, rememberFailure,
+} from "../../functions/rollout/limits.ts";
 
 describe("boundedComment", () => {
   it("keeps every item when they fit, without a \"more\" line", () => {
@@ -61,5 +63,17 @@ describe("fitEventDetail", () => {
 describe("lineCount", () => {
   it("counts the lines a review shows", () => {
     expect([lineCount(""), lineCount("a"), lineCount("a\n"), lineCount("a\nb"), lineCount("a\n\n")]).toEqual([0, 1, 1, 2, 2]);
+  });
+});
+
+// DynamoDB quotas: an item is at most 400 KB; the rollout state is one item, so its failed lists are bounded.
+describe("rememberFailure", () => {
+  it("keeps the most recent failures, each once, up to the bound", () => {
+    let failed: string[] = [];
+    for (let i = 0; i < 100; i++) failed = rememberFailure(failed, `sha256:${i}`);
+    expect(failed).toHaveLength(FAILED_PER_SERVICE);
+    expect(failed.at(-1)).toBe("sha256:99");
+    expect(failed[0]).toBe(`sha256:${100 - FAILED_PER_SERVICE}`);
+    expect(rememberFailure(["a", "b"], "a")).toEqual(["b", "a"]);
   });
 });
