@@ -102,6 +102,8 @@ const CASES: Case[] = [
   // ~24.8 days", haproxy -c); NGINX's resolver valid= takes whole seconds only (ngx_parse_time with is_sec).
   { name: "haproxy timeout beyond the timer limit", files: { "fleet.yaml": haproxy(listener("a", 80, "        timeouts: { client: 25d }\n")) }, errors: ["fleet.yaml:9 duration"], message: "longer than 24d" },
   { name: "health check interval beyond the timer limit", files: { "fleet.yaml": haproxy(listener("a", 80, "        healthCheck: { interval: 596524h }\n")) }, errors: ["fleet.yaml:9 duration"], message: "2147483647ms" },
+  // Shrunk counterexample of the validate ⇒ daemon property: haproxy -c says "invalid value 0 for argument 'inter'".
+  { name: "health check interval of zero", files: { "fleet.yaml": haproxy(listener("l0", 1, "        healthCheck: { enabled: false, interval: 0s, rise: 1, fall: 1 }\n")) }, errors: ["fleet.yaml:9 duration"], message: "0s must be longer than zero" },
   { name: "zero duration", files: { "fleet.yaml": haproxy(listener("a", 80, "        timeouts: { connect: 0s }\n")) }, errors: ["fleet.yaml:9 duration"], message: "longer than zero" },
   { name: "nginx resolver validity in milliseconds", files: { "fleet.yaml": nginx("    resolver: { addresses: [10.0.0.2], valid: 1500ms }\n" + tlsRoute()) }, errors: ["fleet.yaml:5 duration"], message: "whole seconds" },
   { name: "nginx timeout beyond the timer limit", files: { "fleet.yaml": nginx("    connectTimeout: 999999999d\n" + tlsRoute()) }, errors: ["fleet.yaml:5 duration"], message: "longer than 24d" },
