@@ -37,7 +37,7 @@ services:
     kind: nginx
     resolver: { addresses: [127.0.0.1] }
     proxyProtocol: { trustedCidrs: [127.0.0.0/8] }
-    access: { allow: [10.1.0.0/16], deny: [10.1.99.0/24] }
+    access: { allow: [10.1.0.0/16, "fd00:1::/64"], deny: [10.1.99.0/24] }
     tls:
       - port: ${tlsPort}
         routes:
@@ -118,5 +118,13 @@ describe("HTTP routing by Host", () => {
     });
     expect(response).toMatch(/^HTTP\/1.1 200/);
     expect(response.split("\r\n\r\n")[1]).toBe("forwarded: for=10.1.2.3\nx-forwarded-for: 10.1.2.3\nx-real-ip: 10.1.2.3\n");
+  });
+
+  // RFC 7239 section 6: an IPv6 node in Forwarded is bracketed and, with its colons, quoted.
+  it("writes an IPv6 client into Forwarded as a quoted, bracketed node", async () => {
+    const response = await exchange(httpPort, "GET / HTTP/1.1\r\nHost: headers.example.test\r\nConnection: close\r\n\r\n", {
+      proxyHeader: proxyV2Header("fd00:1::7", 40000, "fd00:2::1", httpPort), lingerMs: 1_000,
+    });
+    expect(response.split("\r\n\r\n")[1]).toBe('forwarded: for="[fd00:1::7]"\nx-forwarded-for: fd00:1::7\nx-real-ip: fd00:1::7\n');
   });
 });

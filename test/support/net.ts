@@ -134,19 +134,33 @@ export function forwardedHeadersServer(host = "127.0.0.1", port = 0): Promise<Up
   );
 }
 
-/** PROXY protocol v2 header for a TCP/IPv4 connection, as an NLB sends it, with optional TLVs after the addresses. */
+/** PROXY protocol v2 header for a TCP connection (IPv4, or IPv6 when the source is), as an NLB sends it, with optional TLVs. */
 export function proxyV2Header(source: string, sourcePort: number, destination: string, destinationPort: number, tlvs: Buffer = Buffer.alloc(0)): Buffer {
   const signature = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
-  const header = Buffer.alloc(16 + 12);
+  const v6 = source.includes(":");
+  const addressBytes = v6 ? 36 : 12;
+  const header = Buffer.alloc(16 + addressBytes);
   signature.copy(header, 0);
   header[12] = 0x21; // version 2, PROXY command
-  header[13] = 0x11; // TCP over IPv4
-  header.writeUInt16BE(12 + tlvs.length, 14);
-  source.split(".").forEach((octet, i) => (header[16 + i] = Number(octet)));
-  destination.split(".").forEach((octet, i) => (header[20 + i] = Number(octet)));
-  header.writeUInt16BE(sourcePort, 24);
-  header.writeUInt16BE(destinationPort, 26);
+  header[13] = v6 ? 0x21 : 0x11; // TCP over IPv6 / IPv4
+  header.writeUInt16BE(addressBytes + tlvs.length, 14);
+  const size = v6 ? 16 : 4;
+  addressToBytes(source, v6).copy(header, 16);
+  addressToBytes(destination, v6).copy(header, 16 + size);
+  header.writeUInt16BE(sourcePort, 16 + 2 * size);
+  header.writeUInt16BE(destinationPort, 18 + 2 * size);
   return Buffer.concat([header, tlvs]);
+}
+
+function addressToBytes(address: string, v6: boolean): Buffer {
+  if (!v6) return Buffer.from(address.split(".").map(Number));
+  const [head, tail = ""] = address.split("::") as [string, string?];
+  const headGroups = head ? head.split(":") : [];
+  const tailGroups = address.includes("::") && tail ? tail.split(":") : [];
+  const groups = [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups];
+  const bytes = Buffer.alloc(16);
+  groups.forEach((group, i) => bytes.writeUInt16BE(parseInt(group, 16), i * 2));
+  return bytes;
 }
 
 /**
