@@ -145,6 +145,8 @@ export function Reconcilers({ stack }: StackContext) {
   const rolloutWatch = watch.fn;
   repository.grant(rolloutWatch, "codecommit:GetCommit", "codecommit:PostCommentForComparedCommit");
   state.grantReadWriteData(rolloutWatch);
+  // After a failed deployment the watch re-points accepted/current.json at the config that still runs.
+  bundles.grantReadWrite(rolloutWatch, "accepted/*");
   for (const fn of [configRollout, rolloutWatch]) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ["events:PutEvents"], resources: [defaultBus] }));
 
   new events.Rule(stack, "ConfigRolloutOnPush", {
@@ -190,6 +192,11 @@ export function Reconcilers({ stack }: StackContext) {
   taskTargets.fn.addToRolePolicy(new iam.PolicyStatement({
     actions: ["ecs:DescribeTasks"],
     resources: [Stack.of(stack).formatArn({ service: "ecs", resource: "task", resourceName: `${proxyClusterName(stage)}/*` })],
+  }));
+  // desiredCount: a service that wants tasks but lists none keeps its targets (the loop's guard).
+  taskTargets.fn.addToRolePolicy(new iam.PolicyStatement({
+    actions: ["ecs:DescribeServices"],
+    resources: [Stack.of(stack).formatArn({ service: "ecs", resource: "service", resourceName: `${proxyClusterName(stage)}/*` })],
   }));
   taskTargets.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ["elasticloadbalancing:DescribeTargetHealth"], resources: ["*"] }));
   if (proxies.reconciledTargetGroups.length > 0) {
