@@ -23,8 +23,8 @@ export type ServiceOutcome = ServicePlan & {
   readonly busy?: true;
 };
 
-/** Longer than a run can last (the function's timeout is a minute); a dead holder's lease expires by itself. */
-export const LEASE_MS = 2 * 60_000;
+/** Longer than a run can last (the function's timeout, stacks' LOOP_TIMEOUTS.taskTargets, is 2 minutes); a dead holder's lease expires by itself. */
+export const LEASE_MS = 3 * 60_000;
 const DEFAULT_BATCH = 100;
 const DEFAULT_CONCURRENCY = 8;
 
