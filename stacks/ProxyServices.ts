@@ -19,7 +19,7 @@ import { Duration, aws_ec2 as ec2, aws_ecs as ecs, aws_elasticloadbalancingv2 as
 import { NagSuppressions } from "cdk-nag";
 import { use, type StackContext } from "sst/constructs";
 import { bundleKey } from "../functions/aws/config-bucket.ts";
-import { listenPorts } from "../functions/fleet/listeners.ts";
+import { AGENT_HEALTH_PORT, listenPorts } from "../functions/fleet/listeners.ts";
 import { renderFleet } from "../functions/render/bundle.ts";
 import type { EcsTarget } from "../functions/rollout/ports.ts";
 import { ConfigStore } from "./ConfigStore.ts";
@@ -30,7 +30,8 @@ import { Network } from "./Network.ts";
 import { waiveSstInternals } from "./nag.ts";
 import { deploySettings, proxyClusterName } from "./settings.ts";
 
-export const HEALTH_PORT = 8081;
+/** The agent's health endpoint: one constant, shared with validation (a listener may not take it). */
+export const HEALTH_PORT = AGENT_HEALTH_PORT;
 
 /** One service's listener target groups that the task-targets loop keeps (TASK_TARGET_GROUPS). */
 export interface TaskTargetGroups {
