@@ -30,6 +30,7 @@ const PLAIN_PORT = 3128;
 const BEHIND_NLB_PORT = 3129;
 const TARGET_PORT = 8443;
 const CLOSED_PORT = 8444;
+const ANY_ADDRESS_PORT = 8445; // a listener on 0.0.0.0, which a connect to 0.0.0.0 reaches
 const ALLOWED_ENDPOINT = "vpce-0a1b2c3d4e5f60718";
 
 const sandbox = new Sandbox();
@@ -43,7 +44,7 @@ services:
     port: ${PLAIN_PORT}
     allowlist: allow.txt
     allowedSources: [127.0.0.1/32]
-    connectPorts: [${TARGET_PORT}, ${CLOSED_PORT}]
+    connectPorts: [${TARGET_PORT}, ${CLOSED_PORT}, ${ANY_ADDRESS_PORT}]
     dnsNameservers: [127.0.0.1]
   shared:
     kind: squid
@@ -60,6 +61,9 @@ const HOSTS = `198.18.0.1 allowed.test sub.wild.test wild.test denied.test both.
 127.0.0.5 loopback.test
 169.254.169.254 metadata.test both.test
 169.254.170.2 credentials.test
+0.0.0.0 zero.test
+::ffff:169.254.169.254 mapped.test
+fd00:ec2::254 imds6.test
 `;
 
 async function startSquidIn(name: string, ctx: { proxyProtocolFrom?: string[] }): Promise<string> {
@@ -73,7 +77,7 @@ async function startSquidIn(name: string, ctx: { proxyProtocolFrom?: string[] })
   }
   const model = await loadOrThrow({
     "fleet.yaml": fleetYaml,
-    "allow.txt": "# test allowlist\nallowed.test\n.wild.test\nloopback.test\nmetadata.test\ncredentials.test\nboth.test\n",
+    "allow.txt": "# test allowlist\nallowed.test\n.wild.test\nloopback.test\nmetadata.test\ncredentials.test\nboth.test\nzero.test\nmapped.test\nimds6.test\n",
   });
   const files = renderFiles(service(model, name, "squid") as ServiceModelOf<"squid">, contextWith({
     bundleDir: dir, runDir, logDir: runDir, listenAddress: "127.0.0.1", squidHostsFile: join(work.path, "hosts"), ...ctx,
@@ -93,14 +97,16 @@ beforeAll(async () => {
   await writeFile(join(work.path, "hosts"), HOSTS);
   await sandbox.setup(async () => {
     ns = await sandbox.namespace("pfsq");
-    for (const address of ["198.18.0.1/32", "169.254.169.254/32", "169.254.170.2/32"]) {
+    for (const address of ["198.18.0.1/32", "169.254.169.254/32", "169.254.170.2/32", "fd00:ec2::254/128"]) {
       await ns.ip(["addr", "add", address, "dev", "lo"]);
     }
     for (const [address, name] of [
       ["198.18.0.1", "tunnel-target"], ["127.0.0.5", "loopback-service"],
-      ["169.254.169.254", "instance-metadata"], ["169.254.170.2", "ecs-credentials"],
+      ["169.254.169.254", "instance-metadata"], ["169.254.170.2", "ecs-credentials"], ["fd00:ec2::254", "ec2-metadata-ipv6"],
+      ["0.0.0.0", "any-address-service"],
     ] as const) {
-      const d = sandbox.track(startDaemon(NODE, [TOOL, "serve", address, String(TARGET_PORT), name], { netns: ns.name }));
+      const port = address === "0.0.0.0" ? ANY_ADDRESS_PORT : TARGET_PORT;
+      const d = sandbox.track(startDaemon(NODE, [TOOL, "serve", address, String(port), name], { netns: ns.name }));
       await waitFor(`${name} listening`, () => d.output().includes("listening"), 10_000);
     }
     await startSquidIn("egress", {});
@@ -167,6 +173,16 @@ describe("destinations no allowlisted name may reach", () => {
     ["credentials.test", "169.254.170.2 (ECS task credentials)", "ecs-credentials"],
   ])("answers 403 to allowlisted %s resolving to %s, though a listener answers there", async (name, _address, listener) => {
     const reply = await connect(`${name}:${TARGET_PORT}`);
+    expect(reply).toMatch(/^HTTP\/1.1 403/);
+    expect(reply).not.toContain(listener);
+  });
+
+  it.each([
+    ["zero.test", "0.0.0.0 (this host)", ANY_ADDRESS_PORT, "any-address-service"],
+    ["mapped.test", "::ffff:169.254.169.254 (IPv4-mapped metadata)", TARGET_PORT, "instance-metadata"],
+    ["imds6.test", "fd00:ec2::254 (EC2 IPv6 metadata)", TARGET_PORT, "ec2-metadata-ipv6"],
+  ])("answers 403 to allowlisted %s resolving to %s", async (name, _address, port, listener) => {
+    const reply = await connect(`${name}:${port}`);
     expect(reply).toMatch(/^HTTP\/1.1 403/);
     expect(reply).not.toContain(listener);
   });
