@@ -30,6 +30,9 @@ export function transformOf(keyword: string): Transform | undefined {
   }
   if (/^aes(?:128|192|256)?ctr$/.test(keyword)) return { type: "encryption", name: "AES_CTR" };
   if (/^aes(?:128|192|256)?$/.test(keyword)) return { type: "encryption", name: "AES_CBC" };
+  if ((m = /^camellia(?:128|192|256)?(ctr)?$/.exec(keyword))) return { type: "encryption", name: m[1] ? "CAMELLIA_CTR" : "CAMELLIA_CBC" };
+  if (/^blowfish(?:128|192|256)?$/.test(keyword)) return { type: "encryption", name: "BLOWFISH_CBC" };
+  if (keyword === "cast128") return { type: "encryption", name: "CAST_CBC" };
   if (keyword === "3des") return { type: "encryption", name: "3DES_CBC" };
   if (keyword === "chacha20poly1305") return { type: "aead", name: "CHACHA20_POLY1305" };
   if (keyword in PRF) return { type: "prf", name: PRF[keyword]! };

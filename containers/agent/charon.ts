@@ -1,10 +1,10 @@
 // Starting charon (charon-systemd) with a configuration of our own, inside a network namespace.
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startDaemon, waitFor, type Daemon } from "./process.ts";
 
-const PLUGINS = [
+export const CHARON_PLUGINS = [
   "random", "nonce", "aes", "sha1", "sha2", "md5", "hmac", "kdf", "gcm", "openssl", "pem", "pkcs1", "x509",
   "pubkey", "socket-default", "kernel-netlink", "vici", "updown",
 ];
@@ -15,6 +15,8 @@ export interface CharonOptions {
   readonly netns: string;
   /** Userspace ESP (for kernels without xfrm ESP support); needs a TUN device. */
   readonly libipsec?: boolean;
+  /** Replaces the plugin list (tests: a charon missing a plugin). */
+  readonly plugins?: readonly string[];
   /** Receives each line charon writes to stdout/stderr (plugin load failures arrive there, before any log file). */
   readonly onLine?: (line: string) => void;
 }
@@ -34,7 +36,8 @@ export async function startCharon(options: CharonOptions): Promise<Charon> {
   const logFile = join(options.dir, "charon.log");
   const confFile = join(options.dir, "strongswan.conf");
   // kernel-libipsec must come before kernel-netlink so that it, not the kernel, handles the SAs.
-  const plugins = options.libipsec ? PLUGINS.flatMap((p) => (p === "kernel-netlink" ? ["kernel-libipsec", p] : [p])) : PLUGINS;
+  const base = options.plugins ?? CHARON_PLUGINS;
+  const plugins = options.libipsec ? base.flatMap((p) => (p === "kernel-netlink" ? ["kernel-libipsec", p] : [p])) : base;
   await writeFile(
     confFile,
     [
@@ -54,11 +57,16 @@ export async function startCharon(options: CharonOptions): Promise<Charon> {
     ].join("\n"),
   );
   const env = { ...process.env, STRONGSWAN_CONF: confFile };
+  // A socket or log left by an earlier charon in this directory would pass for this one's.
+  await rm(socket, { force: true });
+  await rm(logFile, { force: true });
   const daemon: Daemon = startDaemon("charon-systemd", [], { netns: options.netns, env, ...(options.onLine ? { onLine: options.onLine } : {}) });
   await waitFor("charon's vici socket", () => existsSync(socket) || !daemon.running(), 10_000);
   if (!daemon.running()) {
     const exit = await daemon.exited;
-    throw new Error(`charon exited while starting (${exit.error ?? `code ${exit.code}`}):\n${daemon.output()}`);
+    // Plugin failures reach the log file, not stdout/stderr: the error carries both.
+    const file = existsSync(logFile) ? (await readFile(logFile, "utf8")).split("\n").slice(-30).join("\n") : "";
+    throw new Error(`charon exited while starting (${exit.error ?? `code ${exit.code}`}):\n${daemon.output()}${file}`);
   }
   return {
     viciUri: `unix://${socket}`,
