@@ -77,7 +77,9 @@ afterAll(async () => {
 
 // HAProxy 2.6 configuration manual, "accept-proxy": the PROXY addresses are used "everywhere an address is used,
 // with the only exception of 'tcp-request connection' rules which will only see the real connection address";
-// "tcp-request session" rules run once the header has been read.
+// "tcp-request session" rules run once the header has been read. HAProxy's author on the split: connection rules
+// "reject connections not coming from the allowed reverse proxies"; after them "the proxy protocol header has
+// already been parsed" (haproxy mailing list, mail-archive.com/haproxy@formilux.org/msg21560.html).
 describe("HAProxy behind the load balancer", () => {
   it("judges allowedSources by the client address in the PROXY header", async () => {
     expect(await exchange(ports.restricted, "ping\n", { proxyHeader: from("10.1.2.3", ports.restricted) })).toBe("backend\nping\n");
