@@ -139,7 +139,7 @@ describe("what validate accepts that it used to refuse", () => {
     expect(result.ok && result.model.services[0]).toMatchObject({ connectPorts: ["443-443"] });
   });
 
-  // strongSwan "IKEv2 Cipher Suites" and `swanctl --list-algs` of a charon with the project's plugins (5.9.8:
+  // https://docs.strongswan.org/docs/latest/config/proposals.html (keywords) and `swanctl --list-algs` of a charon with the project's plugins (5.9.8:
   // AES_CTR, AES_CCM_8/12/16, AES_GCM_8/12/16, CHACHA20_POLY1305, ECP_192/224, ECP_*_BP, CURVE_25519/448).
   it("accepts every algorithm the project's charon offers", async () => {
     const proposal = "{ encryption: [aes128ctr, aes256ccm12, aes128gcm8, aes192gcm12, chacha20poly1305, camellia256], dhGroups: [ecp192, ecp224, ecp224bp, ecp256bp, ecp384bp, ecp512bp, curve25519, curve448, modp2048s256] }";

@@ -171,7 +171,8 @@ services:
     expect(conf).toContain("include /r/swanctl-secrets/*.conf");
   });
 
-  // swanctl.conf(5): remote_addrs is a comma-separated list of peer addresses, tried in order.
+  // swanctl.conf(5), https://docs.strongswan.org/docs/latest/swanctl/swanctlConf.html: remote_addrs takes a
+  // comma-separated list of peer addresses.
   it("lists every peer of a connection in remote_addrs, primary first", async () => {
     const vpn = service(await loadOrThrow({
       "fleet.yaml": `version: 1
