@@ -28,7 +28,7 @@ import {
 } from "./deployed.ts";
 import { Network } from "./Network.ts";
 import { waiveSstInternals } from "./nag.ts";
-import { deploySettings, proxyClusterName } from "./settings.ts";
+import { deploySettings, proxyClusterName, stageName } from "./settings.ts";
 
 /** The agent's health endpoint: one constant, shared with validation (a listener may not take it). */
 export const HEALTH_PORT = AGENT_HEALTH_PORT;
@@ -68,7 +68,7 @@ export async function ProxyServices({ stack }: StackContext) {
     const bundle = rendered.find((b) => b.service === service.name)!;
     const ports = listenPorts(service);
 
-    const task = new ecs.FargateTaskDefinition(stack, `${id}Task`, { cpu: 512, memoryLimitMiB: 1024, runtimePlatform: TASK_PLATFORM });
+    const task = new ecs.FargateTaskDefinition(stack, `${id}Task`, { family: stageName(stage, service.name), cpu: 512, memoryLimitMiB: 1024, runtimePlatform: TASK_PLATFORM });
     grantAgentReads(task, bundles, service.name);
     taskRoles.push(task.taskRole, task.obtainExecutionRole());
     task.addContainer("proxy", {

@@ -11,7 +11,7 @@ import { Network } from "./Network.ts";
 import { ProxyServices } from "./ProxyServices.ts";
 import { StrongswanSites } from "./StrongswanSites.ts";
 import { waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
-import { deploySettings, proxyClusterName, stageName, strongswanClusterName } from "./settings.ts";
+import { deploySettings, proxyClusterName, stageName, stagePrefix, strongswanClusterName } from "./settings.ts";
 
 /** Route 53 API calls reach EventBridge through CloudTrail, and only on the us-east-1 default bus. */
 export const ROUTE53_EVENTS_REGION = "us-east-1";
@@ -31,7 +31,10 @@ export function Reconcilers({ stack }: StackContext) {
   const sites = use(StrongswanSites);
   const stage = stack.stage;
   const settings = deploySettings();
-  const defaultBus = Stack.of(stack).formatArn({ service: "events", resource: "event-bus", resourceName: "default" });
+  // proxy-fleet's own events (Config Accepted, Rollout Failed, DNS Removal Held) go to the stage's own bus: one
+  // stage's events never trigger another's loops, and each loop may put events only there.
+  const bus = new events.EventBus(stack, "Events", { eventBusName: stageName(stage, "events") });
+  const busArn = Stack.of(stack).formatArn({ service: "events", resource: "event-bus", resourceName: stageName(stage, "events") });
   const clusters = [proxyClusterName(stage), strongswanClusterName(stage)];
   const proxyCluster = Stack.of(stack).formatArn({ service: "ecs", resource: "cluster", resourceName: proxyClusterName(stage) });
 
@@ -49,7 +52,7 @@ export function Reconcilers({ stack }: StackContext) {
     environment: {
       CONFIG_BUCKET: bundles.bucketName,
       STATE_TABLE: state.tableName,
-      EVENT_BUS_NAME: "default",
+      EVENT_BUS_NAME: stageName(stage, "events"),
       POWERTOOLS_METRICS_NAMESPACE: "ProxyFleet",
       POWERTOOLS_SERVICE_NAME: "dns-sync",
     },
@@ -68,7 +71,7 @@ export function Reconcilers({ stack }: StackContext) {
     resources: [Stack.of(stack).formatArn({ service: "elasticloadbalancing", resource: "targetgroup", resourceName: "*" })],
     conditions: { StringEquals: { "aws:ResourceTag/proxy-fleet:stage": stage } },
   }));
-  dnsSync.addToRolePolicy(new iam.PolicyStatement({ actions: ["events:PutEvents"], resources: [defaultBus] }));
+  dnsSync.addToRolePolicy(new iam.PolicyStatement({ actions: ["events:PutEvents"], resources: [busArn] }));
 
   new events.Rule(stack, "DnsSyncSchedule", {
     description: `proxy-fleet ${stage}: look up every name whose TTL expired`,
@@ -76,8 +79,8 @@ export function Reconcilers({ stack }: StackContext) {
     targets: [dns.target],
   });
   new events.Rule(stack, "DnsSyncAfterRollout", {
+    eventBus: bus,
     description: `proxy-fleet ${stage}: look up the names a newly accepted config brings`,
-    // Only this stage's rollout loop's events (they name the repository in detail).
     eventPattern: { source: ["proxy-fleet"], detailType: ["Config Accepted"], detail: { repository: [repository.repositoryName] } },
     targets: [dns.target],
   });
@@ -101,7 +104,7 @@ export function Reconcilers({ stack }: StackContext) {
     CONFIG_BUCKET: bundles.bucketName,
     STATE_TABLE: state.tableName,
     ECS_SERVICES: stack.toJsonString({ ...proxies.ecsServices, ...sites.ecsServices }),
-    EVENT_BUS_NAME: "default",
+    EVENT_BUS_NAME: stageName(stage, "events"),
     POWERTOOLS_METRICS_NAMESPACE: "ProxyFleet",
   };
   const rollout = loopFunction(stack, "ConfigRollout", {
@@ -126,7 +129,7 @@ export function Reconcilers({ stack }: StackContext) {
   configRollout.addToRolePolicy(new iam.PolicyStatement({ actions: ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"], resources: ["*"] }));
   configRollout.addToRolePolicy(new iam.PolicyStatement({
     actions: ["ecs:TagResource"],
-    resources: [Stack.of(stack).formatArn({ service: "ecs", resource: "task-definition", resourceName: "*" })],
+    resources: [Stack.of(stack).formatArn({ service: "ecs", resource: "task-definition", resourceName: `${stagePrefix(stage)}*` })],
     conditions: { StringEquals: { "ecs:CreateAction": "RegisterTaskDefinition" } },
   }));
   // The copied revisions keep their task and execution roles: exactly those roles may be passed, only to ECS tasks.
@@ -147,7 +150,7 @@ export function Reconcilers({ stack }: StackContext) {
   state.grantReadWriteData(rolloutWatch);
   // After a failed deployment the watch re-points accepted/current.json at the config that still runs.
   bundles.grantReadWrite(rolloutWatch, "accepted/*");
-  for (const fn of [configRollout, rolloutWatch]) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ["events:PutEvents"], resources: [defaultBus] }));
+  for (const fn of [configRollout, rolloutWatch]) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ["events:PutEvents"], resources: [busArn] }));
 
   new events.Rule(stack, "ConfigRolloutOnPush", {
     description: `proxy-fleet ${stage}: a push to the tracked branch of the config repository`,

@@ -125,7 +125,7 @@ export async function StrongswanSites({ stack }: StackContext) {
     });
     cluster.addAsgCapacityProvider(capacity);
 
-    const task = new ecs.Ec2TaskDefinition(stack, `${id}Task`, { networkMode: ecs.NetworkMode.HOST });
+    const task = new ecs.Ec2TaskDefinition(stack, `${id}Task`, { family: stageName(stage, name), networkMode: ecs.NetworkMode.HOST });
     grantAgentReads(task, bundles, name);
     grantPreSharedKeys(stack, task, service);
     taskRoles.push(task.taskRole, task.obtainExecutionRole());

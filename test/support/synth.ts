@@ -2,7 +2,9 @@
 import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Aspects, type Stack } from "aws-cdk-lib";
+import { readFileSync } from "node:fs";
+import { Aspects, Stage, type Stack } from "aws-cdk-lib";
+import * as cxapi from "aws-cdk-lib/cx-api";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { App, getStack, type StackContext } from "sst/constructs";
@@ -53,10 +55,23 @@ export async function synth(stacks: StackFunction[], options: SynthOptions = {})
   return { template, nagFindings };
 }
 
-/** The whole app at one stage: every stack's name and template (as JSON). */
-export async function synthApp(options: SynthOptions = {}) {
+export interface SynthesizedStack {
+  readonly name: string;
+  readonly template: { Resources: Record<string, CfnResource>; Parameters?: Record<string, { Default?: string }> };
+  /** The Docker image assets the stack builds, as the asset manifest records them. */
+  readonly images: { readonly file?: string; readonly target?: string; readonly platform?: string }[];
+}
+
+/** The whole app at one stage: every stack's name, template (as JSON) and image assets. */
+export async function synthApp(options: SynthOptions = {}): Promise<SynthesizedStack[]> {
   const stacks = await build(ALL_STACKS, options);
-  return stacks.map((stack) => ({ name: stack.stackName, template: Template.fromStack(stack).toJSON() as { Resources: Record<string, CfnResource> } }));
+  const assembly = Stage.of(stacks[0]!)!.synth();
+  return stacks.map((stack) => {
+    const manifests = assembly.getStackArtifact(stack.artifactId).dependencies.filter((d): d is cxapi.AssetManifestArtifact => d instanceof cxapi.AssetManifestArtifact);
+    const images = manifests.flatMap((m) => Object.values((JSON.parse(readFileSync(m.file, "utf8")) as { dockerImages?: Record<string, { source: { dockerFile?: string; dockerBuildTarget?: string; platform?: string } }> }).dockerImages ?? {}))
+      .map(({ source }) => ({ file: source.dockerFile, target: source.dockerBuildTarget, platform: source.platform }));
+    return { name: stack.stackName, template: Template.fromStack(stack).toJSON() as SynthesizedStack["template"], images };
+  });
 }
 
 export interface CfnResource {
