@@ -3,6 +3,7 @@
 // as a plain process (node containers/agent/main.ts, exactly as the image's entry point runs it) or as a
 // podman container sharing the namespace. Both runners print the same container output, which the
 // scenarios read: the agent's JSON lines and each daemon's lines tagged by daemon.
+import { spawnSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { renderBundle } from "../../functions/render/bundle.ts";
@@ -80,6 +81,8 @@ export async function buildWorld(
 /** A running agent (process or container) whose output lines are collected as they arrive. */
 export interface RunningTask {
   readonly lines: string[];
+  /** The container's name, for podman commands (undefined for a plain process). */
+  readonly container?: string;
   /** The agent's own JSON lines, parsed. */
   agentLines(): Array<Record<string, unknown>>;
   /** The lines a daemon wrote, as the agent tagged them. */
@@ -144,16 +147,24 @@ export function startContainer(sandbox: Sandbox, world: World, kind: Kind, image
     ...PODMAN_GLOBAL, "run", "--rm", "--name", name, "--network", `ns:/run/netns/${world.ns.name}`,
     ...PODMAN_RUN, ...envArgs, ...extraArgs, image,
   ], { onLine: (line) => lines.push(line) }));
-  return collect(daemon, lines, async () => {
+  const task = collect(daemon, lines, async () => {
     await run("podman", [...PODMAN_GLOBAL, "stop", "-t", "30", name], { timeoutMs: 60_000 });
     await daemon.exited;
   });
+  return { ...task, container: name, lines };
 }
 
 /** runc, not crun: crun fails on this kernel ("cgroups in hybrid mode"). */
 export const PODMAN_GLOBAL = ["--runtime", "runc"];
-/** podman needs explicit limits here; these match what ECS gives a Fargate task by default (nofile 65535). */
-export const PODMAN_RUN = ["--ulimit", "nofile=65535:65535", "--ulimit", "nproc=4096:4096"];
+/**
+ * podman needs explicit limits here, never above this process's hard limits (runc: "error setting rlimit").
+ * The image's HEALTHCHECK runs through `podman healthcheck run` (the periodic timer needs systemd).
+ */
+const hardNofile = Number(spawnSync("sh", ["-c", "ulimit -Hn"]).stdout?.toString().trim()) || 1024;
+export const PODMAN_RUN = [
+  "--ulimit", `nofile=${Math.min(hardNofile, 65535)}:${Math.min(hardNofile, 65535)}`, "--ulimit", "nproc=4096:4096",
+  "--health-interval", "disable",
+];
 
 /** GET http://127.0.0.1:<port><path> inside the namespace; "" when nothing answers. */
 export async function httpGet(world: World, port: number, path: string, host?: string): Promise<{ status: number; body: string }> {

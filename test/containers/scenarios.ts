@@ -5,9 +5,9 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { startDaemon, waitFor } from "../../containers/agent/process.ts";
+import { run, startDaemon, waitFor } from "../../containers/agent/process.ts";
 import type { Sandbox } from "../support/sandbox.ts";
-import { buildWorld, holdConnection, httpGet, HEALTH_PORT, SITE_ADDRESS, tcpGreeting, type RunningTask, type World } from "./harness.ts";
+import { buildWorld, holdConnection, httpGet, HEALTH_PORT, PODMAN_GLOBAL, SITE_ADDRESS, tcpGreeting, type RunningTask, type World } from "./harness.ts";
 
 export type ProxyKind = "haproxy" | "nginx" | "squid";
 
@@ -131,6 +131,11 @@ export async function exercise(kind: ProxyKind, sandbox: Sandbox, world: World, 
   expect(task.running(), explain()).toBe(true);
   expect(task.agentLines().find((l) => l.agent === "started"), explain()).toMatchObject({ hash: world.hash, kind });
 
+  if (task.container) {
+    // The image's own HEALTHCHECK (the command the ECS task definition runs, too).
+    const check = await run("podman", [...PODMAN_GLOBAL, "healthcheck", "run", task.container], { timeoutMs: 30_000 });
+    expect(check.code, `podman healthcheck run: ${check.stdout}${check.stderr}\n${explain()}`).toBe(0);
+  }
   const health = await httpGet(world, HEALTH_PORT, "/healthz");
   expect(health.status, explain()).toBe(200);
   expect(JSON.parse(health.body)).toMatchObject({ ok: true, service: world.service, hash: world.hash });
