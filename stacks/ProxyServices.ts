@@ -27,6 +27,7 @@ import {
   CONTAINER_HEALTH_CHECK, CONTAINER_STOP_TIMEOUT, TASK_PLATFORM, constructId, deployedFleet, grantAgentReads, proxyImage,
 } from "./deployed.ts";
 import { Network } from "./Network.ts";
+import { bundlePins } from "./pins.ts";
 import { waiveSstInternals } from "./nag.ts";
 import { deploySettings, proxyClusterName, stageName } from "./settings.ts";
 
@@ -41,7 +42,7 @@ export interface TaskTargetGroups {
 }
 
 export async function ProxyServices({ stack }: StackContext) {
-  const { bundles } = use(ConfigStore);
+  const { bundles, state, repository, trackedBranch } = use(ConfigStore);
   const { vpc } = use(Network);
   const stage = stack.stage;
   const model = await deployedFleet();
@@ -54,6 +55,7 @@ export async function ProxyServices({ stack }: StackContext) {
     retainOnDelete: true,
   });
 
+  const pin = bundlePins(stack, { bundles, state, stateKey: `${repository.repositoryName}#${trackedBranch}` });
   const cluster = new ecs.Cluster(stack, "Cluster", { vpc, clusterName: proxyClusterName(stage), containerInsightsV2: ecs.ContainerInsights.ENABLED });
   // The NLBs live in the private subnets; their addresses there are the only PROXY v2 senders a task trusts.
   const nlbSubnets = vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
@@ -66,6 +68,8 @@ export async function ProxyServices({ stack }: StackContext) {
   for (const service of services) {
     const id = constructId(service.name);
     const bundle = rendered.find((b) => b.service === service.name)!;
+    // The accepted bundle if the rollout loop has deployed one, else this deploy's (a redeploy never reverts).
+    const pinned = pin(service.name, id, bundle.hash);
     const ports = listenPorts(service);
 
     const task = new ecs.FargateTaskDefinition(stack, `${id}Task`, { family: stageName(stage, service.name), cpu: 512, memoryLimitMiB: 1024, runtimePlatform: TASK_PLATFORM });
@@ -76,9 +80,9 @@ export async function ProxyServices({ stack }: StackContext) {
       environment: {
         CONFIG_BUCKET: bundles.bucketName,
         PROXY_FLEET_SERVICE: service.name,
-        PROXY_FLEET_BUNDLE_KEY: bundleKey(bundle.service, bundle.hash),
-        PROXY_FLEET_BUNDLE_HASH: bundle.hash,
-        PROXY_FLEET_COMMIT: "deploy",
+        PROXY_FLEET_BUNDLE_KEY: pinned.key,
+        PROXY_FLEET_BUNDLE_HASH: pinned.hash,
+        PROXY_FLEET_COMMIT: pinned.commit,
         PROXY_FLEET_PROXY_PROTOCOL_FROM: nlbCidrs.join(","),
       },
       portMappings: [...ports, HEALTH_PORT].map((containerPort) => ({ containerPort })),
@@ -97,6 +101,7 @@ export async function ProxyServices({ stack }: StackContext) {
       minHealthyPercent: 100, maxHealthyPercent: 200, circuitBreaker: { enable: true, rollback: true },
       securityGroups: [securityGroup], vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
     });
+    // The deploy-time bundle is in the bucket before the pin may choose it and before any task starts.
     fargate.node.addDependency(initialBundles);
 
     // Access logs are written for TLS listeners only; these are TCP, so a log bucket would stay empty

@@ -21,6 +21,7 @@ import {
 } from "./deployed.ts";
 import { loopFunction } from "./loops.ts";
 import { Network } from "./Network.ts";
+import { bundlePins } from "./pins.ts";
 import { waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
 import { SERVICE_TAG, STAGE_TAG, secretPath, stageName, stagePrefix, strongswanClusterName } from "./settings.ts";
 
@@ -33,7 +34,7 @@ export const LIFECYCLE_HOOK = "attach-persistent-eni";
 export const STRONGSWAN_INSTANCE_TYPE = "t3.small";
 
 export async function StrongswanSites({ stack }: StackContext) {
-  const { bundles, state } = use(ConfigStore);
+  const { bundles, state, repository, trackedBranch } = use(ConfigStore);
   const { vpc } = use(Network);
   const stage = stack.stage;
   const cluster = new ecs.Cluster(stack, "Cluster", { vpc, clusterName: strongswanClusterName(stage), containerInsightsV2: ecs.ContainerInsights.ENABLED });
@@ -43,6 +44,7 @@ export async function StrongswanSites({ stack }: StackContext) {
 
   const model = await deployedFleet();
   const services = model.services.filter((s): s is ServiceModelOf<"strongswan"> => s.kind === "strongswan");
+  const pin = bundlePins(stack, { bundles, state, stateKey: `${repository.repositoryName}#${trackedBranch}` });
   const instanceHeal = healLoop(stack, state.tableName, (fn) => state.grantReadWriteData(fn));
 
   // The deploy-time bundles, shipped before any task starts, so the first task has a verified config to pin.
@@ -58,6 +60,8 @@ export async function StrongswanSites({ stack }: StackContext) {
     const name = service.name;
     const id = constructId(name);
     const bundle = rendered.find((b) => b.service === name)!;
+    // The accepted bundle if the rollout loop has deployed one, else this deploy's (a redeploy never reverts).
+    const pinned = pin(name, id, bundle.hash);
     const identity = [{ key: SERVICE_TAG, value: name }, { key: STAGE_TAG, value: stage }];
     const securityGroup = new ec2.SecurityGroup(stack, `${id}Peers`, { vpc, description: `proxy-fleet ${stage} ${name}: IPsec peers and forwarded ports` });
     if (!service.noIpsec) {
@@ -138,9 +142,9 @@ export async function StrongswanSites({ stack }: StackContext) {
       environment: {
         CONFIG_BUCKET: bundles.bucketName,
         PROXY_FLEET_SERVICE: name,
-        PROXY_FLEET_BUNDLE_KEY: bundleKey(bundle.service, bundle.hash),
-        PROXY_FLEET_BUNDLE_HASH: bundle.hash,
-        PROXY_FLEET_COMMIT: "deploy",
+        PROXY_FLEET_BUNDLE_KEY: pinned.key,
+        PROXY_FLEET_BUNDLE_HASH: pinned.hash,
+        PROXY_FLEET_COMMIT: pinned.commit,
       },
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: name, logRetention: logs.RetentionDays.ONE_MONTH }),
     });

@@ -29,13 +29,21 @@ describe("ProxyServices (examples/: onprem-router, lattice-ingress, egress)", ()
     });
   });
 
-  it("pins the bundle rendered at deploy time, and ships it", async () => {
+  it("ships the deploy-time bundle and pins what the deploy-time pin answers (the accepted bundle once there is one)", async () => {
     const egress = renderFleet(await loadExample()).bundles.find((b) => b.service === "egress")!;
+    template.hasResourceProperties("Custom::ProxyFleetBundlePin", {
+      Service: "egress", DeployKey: `bundles/egress/${egress.hash.replace(":", "-")}.json`, DeployHash: egress.hash,
+      StateKey: Match.objectLike({}), Nonce: Match.anyValue(),
+    });
+    const pins = Object.keys(template.findResources("Custom::ProxyFleetBundlePin", { Properties: { Service: "egress" } }));
+    expect(pins).toHaveLength(1);
     template.hasResourceProperties("AWS::ECS::TaskDefinition", {
+      Family: "proxy-fleet-test_egress",
       ContainerDefinitions: [Match.objectLike({
         Environment: Match.arrayWith([
-          { Name: "PROXY_FLEET_BUNDLE_KEY", Value: `bundles/egress/${egress.hash.replace(":", "-")}.json` },
-          { Name: "PROXY_FLEET_BUNDLE_HASH", Value: egress.hash },
+          { Name: "PROXY_FLEET_BUNDLE_KEY", Value: { "Fn::GetAtt": [pins[0], "Key"] } },
+          { Name: "PROXY_FLEET_BUNDLE_HASH", Value: { "Fn::GetAtt": [pins[0], "Hash"] } },
+          { Name: "PROXY_FLEET_COMMIT", Value: { "Fn::GetAtt": [pins[0], "Commit"] } },
         ]),
       })],
     });

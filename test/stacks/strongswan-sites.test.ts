@@ -73,19 +73,22 @@ describe("StrongswanSites (examples/: datacenter-vpn and partner-forward)", () =
 
   // ECS ignores a Dockerfile HEALTHCHECK unless the task definition carries one
   // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_healthcheck).
-  it("gives the strongSwan container the health check ECS acts on, an init process and a pinned deploy-time bundle", () => {
+  it("gives the strongSwan container the health check ECS acts on, an init process and a pinned bundle (shipped at deploy)", () => {
     template.hasResourceProperties("AWS::ECS::TaskDefinition", {
       ContainerDefinitions: [Match.objectLike({
         HealthCheck: { Command: ["CMD", "/usr/local/bin/proxy-fleet-healthcheck"], Interval: 10, Timeout: 5, Retries: 3, StartPeriod: 30 },
         LinuxParameters: Match.objectLike({ InitProcessEnabled: true }),
         StopTimeout: 30,
         Environment: Match.arrayWith([
-          { Name: "PROXY_FLEET_BUNDLE_KEY", Value: Match.stringLikeRegexp("^bundles/datacenter-vpn/sha256-[0-9a-f]{64}\\.json$") },
-          { Name: "PROXY_FLEET_BUNDLE_HASH", Value: Match.stringLikeRegexp("^sha256:[0-9a-f]{64}$") },
+          { Name: "PROXY_FLEET_BUNDLE_KEY", Value: { "Fn::GetAtt": [Match.stringLikeRegexp("^DatacenterVpnPin"), "Key"] } },
+          { Name: "PROXY_FLEET_BUNDLE_HASH", Value: { "Fn::GetAtt": [Match.stringLikeRegexp("^DatacenterVpnPin"), "Hash"] } },
         ]),
       })],
     });
     template.resourceCountIs("Custom::CDKBucketDeployment", 1);
+    template.hasResourceProperties("Custom::ProxyFleetBundlePin", {
+      Service: "datacenter-vpn", DeployKey: Match.stringLikeRegexp("^bundles/datacenter-vpn/sha256-[0-9a-f]{64}\\.json$"), DeployHash: Match.stringLikeRegexp("^sha256:[0-9a-f]{64}$"),
+    });
   });
 
   // SSM SecureString and Secrets Manager decrypt with the parameter's / secret's ARN as KMS encryption context
