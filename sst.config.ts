@@ -1,6 +1,6 @@
 // SST v2 app: `sst deploy --stage <stage>`. Route 53 API events reach EventBridge only in us-east-1, so
 // that is the default region; see docs/design.md for deployments elsewhere.
-import { Aspects } from "aws-cdk-lib";
+import { Aspects, Tags } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { SSTConfig } from "sst";
 import { ConfigStore } from "./stacks/ConfigStore.ts";
@@ -8,12 +8,17 @@ import { Network } from "./stacks/Network.ts";
 import { ProxyServices } from "./stacks/ProxyServices.ts";
 import { Reconcilers } from "./stacks/Reconcilers.ts";
 import { StrongswanSites } from "./stacks/StrongswanSites.ts";
+import { STAGE_TAG, checkStage, deploySettings } from "./stacks/settings.ts";
 
 export default {
   config() {
     return { name: "proxy-fleet", region: process.env.AWS_REGION ?? "us-east-1" };
   },
   async stacks(app) {
+    // Every physical name, tag, rule pattern and policy condition carries the stage: check it and the settings first.
+    checkStage(app.stage);
+    deploySettings();
+    Tags.of(app).add(STAGE_TAG, app.stage);
     app.setDefaultFunctionProps({ runtime: "nodejs22.x", architecture: "arm_64", tracing: "active" });
     Aspects.of(app).add(new AwsSolutionsChecks());
     app.stack(ConfigStore).stack(Network);

@@ -60,6 +60,11 @@ describe("Reconcilers", () => {
     });
   });
 
+  it("says at deploy that Route 53 events rely on an existing trail when it creates none", () => {
+    expect(template.toJSON().Outputs.Route53Events.Value).toMatch(/^relies on an existing CloudTrail trail \(PROXY_FLEET_CREATE_TRAIL=true creates one\)/);
+    template.resourceCountIs("AWS::CloudTrail::Trail", 0);
+  });
+
   it("also runs right after a config is accepted", () => {
     template.hasResourceProperties("AWS::Events::Rule", {
       EventPattern: { source: ["proxy-fleet"], "detail-type": ["Config Accepted"], detail: { repository: [Match.objectLike({})] } },

@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
-import { Aspects, Stage, type Stack } from "aws-cdk-lib";
+import { Aspects, Stage, Tags, type Stack } from "aws-cdk-lib";
 import * as cxapi from "aws-cdk-lib/cx-api";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import { AwsSolutionsChecks } from "cdk-nag";
@@ -14,6 +14,7 @@ import { Network } from "../../stacks/Network.ts";
 import { ProxyServices } from "../../stacks/ProxyServices.ts";
 import { Reconcilers } from "../../stacks/Reconcilers.ts";
 import { StrongswanSites } from "../../stacks/StrongswanSites.ts";
+import { STAGE_TAG } from "../../stacks/settings.ts";
 
 type StackFunction = (ctx: StackContext) => unknown;
 
@@ -34,6 +35,7 @@ async function build(stacks: StackFunction[], options: SynthOptions) {
     await initProject({ stage });
     const app = new App({ mode: "deploy", stage, name: "proxy-fleet", region: "us-east-1" });
     Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+    Tags.of(app).add(STAGE_TAG, stage); // as sst.config.ts does
     for (const fn of stacks) await app.stack(fn as never);
     return stacks.map((fn) => getStack(fn as never) as Stack);
   } finally {
