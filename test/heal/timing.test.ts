@@ -69,3 +69,11 @@ describe("instance heal timing", () => {
     expect(LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS).toBeLessThanOrEqual(7200);
   });
 });
+
+describe("README", () => {
+  it("states the heal timeout and the hook's heartbeat timeout the code computes", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
+    expect(readme).toContain(`The heal Lambda's timeout (${HEAL_TIMEOUT_SECONDS} s) and the launch hook's heartbeat timeout (${LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS} s)`);
+  });
+});
