@@ -10,7 +10,7 @@ import { loopFunction } from "./loops.ts";
 import { Network } from "./Network.ts";
 import { ProxyServices } from "./ProxyServices.ts";
 import { StrongswanSites } from "./StrongswanSites.ts";
-import { waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
+import { stageScoped, waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
 import { deploySettings, proxyClusterName, stageName, stagePrefix, strongswanClusterName } from "./settings.ts";
 
 /** Route 53 API calls reach EventBridge through CloudTrail, and only on the us-east-1 default bus. */
@@ -172,7 +172,9 @@ export function Reconcilers({ stack }: StackContext) {
     },
     targets: [watch.target],
   });
-  waiveFunctionFindings(configRollout, "RegisterTaskDefinition and DescribeTaskDefinition have no resource scope; services are this stage's clusters' (service/<cluster>/*); bucket grants are prefix-scoped; X-Ray needs '*'.");
+  waiveFunctionFindings(configRollout, "RegisterTaskDefinition and DescribeTaskDefinition have no resource scope; services are this stage's clusters' (service/<cluster>/*); bucket grants are prefix-scoped; X-Ray needs '*'.", [
+    stageScoped("ecs", "service\\/", stagePrefix(stage)), stageScoped("ecs", "task-definition\\/", stagePrefix(stage)),
+  ]);
   waiveFunctionFindings(rolloutWatch, "Bucket and table grants are CDK's; X-Ray needs '*'.");
 
   // The task-targets loop: every listener target group beyond an ECS service's one native group holds the
@@ -218,9 +220,13 @@ export function Reconcilers({ stack }: StackContext) {
     schedule: events.Schedule.rate(Duration.minutes(1)),
     targets: [taskTargets.target],
   });
-  waiveFunctionFindings(taskTargets.fn, "ListTasks is scoped by the ecs:cluster condition; DescribeTargetHealth has no resource-level permissions; tasks are this cluster's; X-Ray needs '*'.");
+  waiveFunctionFindings(taskTargets.fn, "ListTasks is scoped by the ecs:cluster condition; DescribeTargetHealth has no resource-level permissions; tasks and services are this stage's proxy cluster's; X-Ray needs '*'.", [
+    stageScoped("ecs", "service\\/", stagePrefix(stage)), stageScoped("ecs", "task\\/", stagePrefix(stage)),
+  ]);
 
-  waiveFunctionFindings(dnsSync, "Target groups are named in fleet.yaml, which changes without a deploy: only those tagged with this stage; DescribeTargetHealth has no resource-level permissions; the bucket grants are prefix-scoped; X-Ray needs '*'.");
+  waiveFunctionFindings(dnsSync, "Target groups are named in fleet.yaml, which changes without a deploy: only those tagged with this stage; DescribeTargetHealth has no resource-level permissions; the bucket grants are prefix-scoped; X-Ray needs '*'.", [
+    { regex: "/^Resource::arn:<AWS::Partition>:elasticloadbalancing:[^:]+:[^:]+:targetgroup\\/\\*$/" },
+  ]);
   waiveSstInternals(stack);
   new CfnOutput(stack, "Route53Events", { value: trail });
   stack.addOutputs({ DnsSyncFunction: dnsSync.functionName, ConfigRolloutFunction: configRollout.functionName });

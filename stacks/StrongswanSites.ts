@@ -22,7 +22,7 @@ import {
 import { loopFunction } from "./loops.ts";
 import { Network } from "./Network.ts";
 import { bundlePins } from "./pins.ts";
-import { waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
+import { stageScoped, waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
 import { SERVICE_TAG, STAGE_TAG, secretPath, stageName, stagePrefix, strongswanClusterName } from "./settings.ts";
 
 export const LIFECYCLE_HOOK = "attach-persistent-eni";
@@ -261,7 +261,10 @@ function healLoop(stack: SstStack, stateTable: string, grantState: (fn: iam.IGra
     eventPattern: { source: ["aws.ec2"], detailType: ["EC2 Instance State-change Notification"], detail: { state: ["shutting-down", "terminated"] } },
     targets: [target],
   });
-  waiveFunctionFindings(fn, "EC2 and Auto Scaling Describe* calls have no resource-level permissions; writes are limited to resources tagged with this stage and to this stage's groups by name; X-Ray needs '*'.");
+  waiveFunctionFindings(fn, "EC2 and Auto Scaling Describe* calls have no resource-level permissions; writes are limited to resources tagged with this stage and to this stage's groups by name; X-Ray needs '*'.", [
+    { regex: "/^Resource::arn:<AWS::Partition>:ec2:[^:]+:[^:]+:(instance|network-interface|elastic-ip)\\/\\*$/" },
+    stageScoped("autoscaling", "autoScalingGroup:\\*:autoScalingGroupName\\/", stagePrefix(stage)),
+  ]);
   return { fn, rules: [onLaunch, onTermination] };
 }
 

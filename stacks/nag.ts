@@ -20,14 +20,34 @@ export function waiveSstInternals(stack: Stack): void {
   ], true);
 }
 
-/** The findings every proxy-fleet Lambda shares, with the reason for its wildcard permissions. */
-export function waiveFunctionFindings(fn: IConstruct, wildcardReason: string): void {
+type Finding = string | { regex: string };
+
+/** What every loop's role shares: X-Ray and Describe-style reads on "*", CDK's prefix-scoped bucket grants. */
+const COMMON_WILDCARDS: Finding[] = [
+  "Resource::*",
+  { regex: "/^Action::s3:(Abort|DeleteObject|GetBucket|GetObject|List)\\*$/" },
+  { regex: "/^Resource::.*Bundles.*\\/(accepted|bundles|runtime)\\/\\*$/" },
+];
+
+/**
+ * The findings every proxy-fleet Lambda shares, with the reason for its wildcard permissions; each waiver applies
+ * only to the findings named (`wildcards`: this function's own scoped patterns, on top of the common ones).
+ */
+export function waiveFunctionFindings(fn: IConstruct, wildcardReason: string, wildcards: Finding[] = []): void {
   NagSuppressions.addResourceSuppressions(fn, [
     { id: "AwsSolutions-L1", reason: "proxy-fleet pins Node.js 22 (nodejs22.x) everywhere: the CLI, the tests and the Lambdas run one runtime." },
-    { id: "AwsSolutions-IAM4", reason: "SST functions log through the AWS managed basic execution role." },
-    { id: "AwsSolutions-IAM5", reason: wildcardReason },
+    {
+      id: "AwsSolutions-IAM4", reason: "SST functions log through the AWS managed basic execution role (and, in a VPC, its VPC access role).",
+      appliesTo: ["basic", "VPCAccess"].map((role) => `Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambda${role === "basic" ? "Basic" : "VPCAccess"}ExecutionRole`),
+    },
+    { id: "AwsSolutions-IAM5", reason: wildcardReason, appliesTo: [...COMMON_WILDCARDS, ...wildcards] },
   ], true);
 }
+
+/** A nag `appliesTo` pattern for resources of `service` under this stage's names (`proxy-fleet-<stage>_`). */
+export const stageScoped = (service: string, resource: string, stagePrefix: string): Finding => ({
+  regex: `/^Resource::arn:<AWS::Partition>:${service}:[^:]+:[^:]+:${resource}${stagePrefix.replace(/[-_]/g, (c) => `\\${c}`)}.*$/`,
+});
 
 export function waiveDeadLetterFinding(queue: IConstruct): void {
   NagSuppressions.addResourceSuppressions(queue, [
