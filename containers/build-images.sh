@@ -22,6 +22,8 @@ SIZE_GOAL_MB=250
 NOFILE="$(ulimit -Hn)"; [ "$NOFILE" = unlimited ] || [ "$NOFILE" -gt 65535 ] && NOFILE=65535
 NPROC=4096
 ULIMITS=(--ulimit "nofile=$NOFILE:$NOFILE" --ulimit "nproc=$NPROC:$NPROC")
+# The periodic health check timer needs systemd; `podman healthcheck run` works without it.
+RUN_OPTIONS=(--rm --network=none "${ULIMITS[@]}" --health-interval disable)
 
 log() { printf 'build-images: %s\n' "$*" >&2; }
 
@@ -92,11 +94,11 @@ verify_kind() {
   local kind="$1" image="localhost/proxy-fleet/$kind:latest" health size
   health="$("${PODMAN[@]}" image inspect --format '{{json .Config.Healthcheck}}' "$image")"
   [[ "$health" == *proxy-fleet-healthcheck* ]] || { log "$image has no HEALTHCHECK: $health"; return 1; }
-  "${PODMAN[@]}" run --rm --network=none "${ULIMITS[@]}" --entrypoint /bin/sh "$image" -c \
+  "${PODMAN[@]}" run "${RUN_OPTIONS[@]}" --entrypoint /bin/sh "$image" -c \
     'test -x /usr/local/bin/proxy-fleet-healthcheck && ! command -v npm && ! test -s /run/secrets/host-ca && node --version' >/dev/null \
     || { log "$image: npm present, health check missing or the CA secret left behind"; return 1; }
   # No certificate of the host's bundle may be in the image: look for one that is not a public root.
-  if [ -n "${CA_PROBE:-}" ] && "${PODMAN[@]}" run --rm --network=none "${ULIMITS[@]}" \
+  if [ -n "${CA_PROBE:-}" ] && "${PODMAN[@]}" run "${RUN_OPTIONS[@]}" \
       --entrypoint /bin/sh "$image" -c "grep -rlF -- '$CA_PROBE' /etc /opt /usr/local /root /tmp /run 2>/dev/null" >/dev/null; then
     log "$image contains the host's CA certificate"
     return 1
