@@ -23,7 +23,7 @@ import { loopFunction } from "./loops.ts";
 import { Network } from "./Network.ts";
 import { bundlePins } from "./pins.ts";
 import { stageScoped, waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
-import { SERVICE_TAG, STAGE_TAG, secretPath, stageName, stagePrefix, strongswanClusterName } from "./settings.ts";
+import { SERVICE_TAG, STAGE_TAG, deploySettings, secretPath, stageName, stagePrefix, strongswanClusterName } from "./settings.ts";
 
 export const LIFECYCLE_HOOK = "attach-persistent-eni";
 /**
@@ -48,6 +48,8 @@ export async function StrongswanSites({ stack }: StackContext) {
   const instanceHeal = healLoop(stack, state.tableName, (fn) => state.grantReadWriteData(fn));
 
   // The deploy-time bundles, shipped before any task starts, so the first task has a verified config to pin.
+  const { vpnRoutes } = deploySettings();
+  const routedBy = new Map<string, string>();
   const rendered = renderFleet(model).bundles.filter((b) => services.some((s) => s.name === b.service));
   const initialBundles = rendered.length === 0 ? undefined : new s3deploy.BucketDeployment(stack, "InitialBundles", {
     destinationBucket: bundles,
@@ -65,11 +67,14 @@ export async function StrongswanSites({ stack }: StackContext) {
     const identity = [{ key: SERVICE_TAG, value: name }, { key: STAGE_TAG, value: stage }];
     const securityGroup = new ec2.SecurityGroup(stack, `${id}Peers`, { vpc, description: `proxy-fleet ${stage} ${name}: IPsec peers and forwarded ports` });
     if (!service.noIpsec) {
+      // Every peer address of a connection (primary and secondaries), each a /32.
       for (const connection of service.connections) {
-        const peer = ec2.Peer.ipv4(`${connection.remote.address}/32`);
-        securityGroup.addIngressRule(peer, ec2.Port.udp(500), `IKE from ${connection.name}`);
-        securityGroup.addIngressRule(peer, ec2.Port.udp(4500), `NAT-T from ${connection.name}`);
-        securityGroup.addIngressRule(peer, new ec2.Port({ protocol: ec2.Protocol.ESP, stringRepresentation: "ESP" }), `ESP from ${connection.name}`);
+        for (const address of connection.remote.addresses) {
+          const peer = address.includes(":") ? ec2.Peer.ipv6(`${address}/128`) : ec2.Peer.ipv4(`${address}/32`);
+          securityGroup.addIngressRule(peer, ec2.Port.udp(500), `IKE from ${connection.name} (${address})`);
+          securityGroup.addIngressRule(peer, ec2.Port.udp(4500), `NAT-T from ${connection.name} (${address})`);
+          securityGroup.addIngressRule(peer, new ec2.Port({ protocol: ec2.Protocol.ESP, stringRepresentation: "ESP" }), `ESP from ${connection.name} (${address})`);
+        }
       }
     }
     for (const rule of service.rules) {
@@ -92,10 +97,24 @@ export async function StrongswanSites({ stack }: StackContext) {
     const eip = new ec2.CfnEIP(stack, `${id}Eip`, { domain: "vpc", tags: identity });
 
     const role = new iam.Role(stack, `${id}InstanceRole`, { assumedBy: new iam.ServicePrincipal("ec2.amazonaws.com") });
+    // Routes to the remote subnets (optional) name one ENI: the site then stays in that ENI's availability zone.
+    const routes = vpnRoutes && !service.noIpsec ? service.connections.flatMap((c) => c.remote.subnets) : [];
+    for (const destination of routes) {
+      const other = routedBy.get(destination);
+      if (other) throw new Error(`PROXY_FLEET_VPN_ROUTES: ${destination} is a remote subnet of both ${other} and ${name}; a route table holds one route per destination`);
+      routedBy.set(destination, name);
+      vpc.privateSubnets.forEach((subnet, i) => {
+        new ec2.CfnRoute(stack, `${id}Route${i}${destination.replace(/[^0-9a-f]/gi, "")}`, {
+          routeTableId: subnet.routeTable.routeTableId,
+          ...(destination.includes(":") ? { destinationIpv6CidrBlock: destination } : { destinationCidrBlock: destination }),
+          networkInterfaceId: persistent[0]!.ref,
+        });
+      });
+    }
     const group = new autoscaling.AutoScalingGroup(stack, `${id}Group`, {
       autoScalingGroupName: stageName(stage, name),
       vpc,
-      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      vpcSubnets: routes.length > 0 ? { subnets: [vpc.publicSubnets[0]!] } : { subnetType: ec2.SubnetType.PUBLIC },
       launchTemplate: new ec2.LaunchTemplate(stack, `${id}LaunchTemplate`, {
         machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.STANDARD),
         instanceType: new ec2.InstanceType(STRONGSWAN_INSTANCE_TYPE),

@@ -32,6 +32,11 @@ export interface DeploySettings {
   readonly createTrail: boolean;
   /** PROXY_FLEET_ENDPOINT_PRINCIPALS: comma-separated principal ARNs allowed to connect to Squid's endpoint service. */
   readonly endpointPrincipals: readonly string[];
+  /**
+   * PROXY_FLEET_VPN_ROUTES=true: route each IPsec site's remote subnets from the private subnets to its persistent
+   * ENI. A route names one ENI, so such a site runs in one availability zone (the first).
+   */
+  readonly vpnRoutes: boolean;
 }
 
 /**
@@ -50,15 +55,21 @@ export function deploySettings(env: Record<string, string | undefined> = process
       throw new Error(`PROXY_FLEET_RESERVED_CONCURRENCY="${reserved}": expected an integer from 1 to ${MAX_RESERVED_CONCURRENCY}, or unset (the loops serialize through state-table leases and need no reservation)`);
     }
   }
-  const trail = env.PROXY_FLEET_CREATE_TRAIL ?? "";
-  if (!["", "true", "false"].includes(trail)) throw new Error(`PROXY_FLEET_CREATE_TRAIL="${trail}": expected true or false`);
+  const flag = (name: string) => {
+    const value = env[name] ?? "";
+    if (!["", "true", "false"].includes(value)) throw new Error(`${name}="${value}": expected true or false`);
+    return value === "true";
+  };
   const endpointPrincipals = (env.PROXY_FLEET_ENDPOINT_PRINCIPALS ?? "").split(",").map((p) => p.trim()).filter(Boolean);
   for (const principal of endpointPrincipals) {
     if (!/^arn:aws[a-z-]*:iam::\d{12}:(root|role\/.+|user\/.+)$/.test(principal)) {
       throw new Error(`PROXY_FLEET_ENDPOINT_PRINCIPALS: "${principal}" is not an IAM principal ARN (arn:aws:iam::<account>:root|role/…|user/…)`);
     }
   }
-  return { ...(reservedConcurrency ? { reservedConcurrency } : {}), createTrail: trail === "true", endpointPrincipals };
+  return {
+    ...(reservedConcurrency ? { reservedConcurrency } : {}),
+    createTrail: flag("PROXY_FLEET_CREATE_TRAIL"), endpointPrincipals, vpnRoutes: flag("PROXY_FLEET_VPN_ROUTES"),
+  };
 }
 
 /** The two ECS clusters of a stage, by name (known before either stack exists, so rules and policies need no export). */

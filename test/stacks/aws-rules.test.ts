@@ -294,3 +294,13 @@ describe("50 listeners on one HAProxy service", () => {
     expect(routerGroups.targetGroups.map((g) => g.port)).toEqual(Array.from({ length: 49 }, (_, i) => 10001 + i));
   });
 });
+
+describe("strongSwan peers", () => {
+  it("admits IKE, NAT-T and ESP from every peer address of a connection, primary and secondary", () => {
+    const app = apps.large[0]!;
+    const ingress = resources(app, "AWS::EC2::SecurityGroup").flatMap(({ resource }) => (props(resource).SecurityGroupIngress as { CidrIp?: string; IpProtocol: string; FromPort?: number }[] | undefined) ?? []);
+    for (const peer of ["198.51.100.10/32", "198.51.100.110/32"]) {
+      expect(ingress.filter((r) => r.CidrIp === peer).map((r) => `${r.IpProtocol}/${r.FromPort ?? ""}`).sort()).toEqual(["50/", "udp/4500", "udp/500"]);
+    }
+  });
+});

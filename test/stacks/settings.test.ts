@@ -1,5 +1,6 @@
 // Deploy-time settings: each checked at synth with a message naming the variable; the optional reserved concurrency.
-import { Match } from "aws-cdk-lib/assertions";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import { getStack } from "sst/constructs";
 import { describe, expect, it } from "vitest";
 import { MAX_RESERVED_CONCURRENCY, checkStage, deploySettings, stageName } from "../../stacks/settings.ts";
 import { ConfigStore } from "../../stacks/ConfigStore.ts";
@@ -11,7 +12,7 @@ import { synth } from "../support/synth.ts";
 
 describe("deploy settings", () => {
   it("by default reserves no concurrency, creates no trail and allows no endpoint principals", () => {
-    expect(deploySettings({})).toEqual({ createTrail: false, endpointPrincipals: [] });
+    expect(deploySettings({})).toEqual({ createTrail: false, endpointPrincipals: [], vpnRoutes: false });
   });
 
   // Reserved concurrency comes out of the account's pool, of which 100 (10 on new accounts, all of their quota) must
@@ -39,10 +40,17 @@ describe("deploy settings", () => {
 
   // "AWS API Call via CloudTrail" events exist only with a trail
   // (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-cloudtrail.html).
-  it("PROXY_FLEET_RESERVED_CONCURRENCY=2 reserves 2 executions for each loop; PROXY_FLEET_CREATE_TRAIL=true creates the stage's trail", async () => {
-    Object.assign(process.env, { PROXY_FLEET_RESERVED_CONCURRENCY: "2", PROXY_FLEET_CREATE_TRAIL: "true" });
+  it("PROXY_FLEET_RESERVED_CONCURRENCY=2 reserves 2 per loop; PROXY_FLEET_CREATE_TRAIL=true creates the stage's trail; PROXY_FLEET_VPN_ROUTES=true routes remote subnets to the ENI", async () => {
+    Object.assign(process.env, { PROXY_FLEET_RESERVED_CONCURRENCY: "2", PROXY_FLEET_CREATE_TRAIL: "true", PROXY_FLEET_VPN_ROUTES: "true" });
     try {
       const { template, nagFindings } = await synth([ConfigStore, Network, ProxyServices, StrongswanSites, Reconcilers]);
+      const sites = Template.fromStack(getStack(StrongswanSites as never));
+      // datacenter-vpn's remote subnets (dc1: 192.168.10.0/24, 192.168.20.0/24; dc2: 172.20.0.0/16) in both private route tables, to its AZ-a ENI.
+      const routes = Object.values(sites.findResources("AWS::EC2::Route")) as { Properties: { DestinationCidrBlock: string; NetworkInterfaceId: { Ref: string } } }[];
+      expect(routes.map((r) => r.Properties.DestinationCidrBlock).sort()).toEqual(["172.20.0.0/16", "172.20.0.0/16", "192.168.10.0/24", "192.168.10.0/24", "192.168.20.0/24", "192.168.20.0/24"]);
+      for (const route of routes) expect(route.Properties.NetworkInterfaceId.Ref).toMatch(/^DatacenterVpnEni0/);
+      sites.hasResourceProperties("AWS::AutoScaling::AutoScalingGroup", { AutoScalingGroupName: "proxy-fleet-test_datacenter-vpn", VPCZoneIdentifier: [Match.anyValue()] });
+      sites.hasResourceProperties("AWS::AutoScaling::AutoScalingGroup", { AutoScalingGroupName: "proxy-fleet-test_partner-forward", VPCZoneIdentifier: [Match.anyValue(), Match.anyValue()] });
       template.hasResourceProperties("AWS::CloudTrail::Trail", { TrailName: "proxy-fleet-test_route53-events", IsMultiRegionTrail: true, IncludeGlobalServiceEvents: true });
       expect(template.toJSON().Outputs.Route53Events.Value).toBe("CloudTrail trail proxy-fleet-test_route53-events");
       expect(nagFindings()).toEqual([]);
@@ -52,6 +60,7 @@ describe("deploy settings", () => {
     } finally {
       delete process.env.PROXY_FLEET_RESERVED_CONCURRENCY;
       delete process.env.PROXY_FLEET_CREATE_TRAIL;
+      delete process.env.PROXY_FLEET_VPN_ROUTES;
     }
   }, 180_000);
 });

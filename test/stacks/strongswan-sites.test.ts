@@ -30,6 +30,7 @@ describe("StrongswanSites (examples/: datacenter-vpn and partner-forward)", () =
       ]),
     });
     template.resourceCountIs("AWS::AutoScaling::LifecycleHook", 0);
+    template.resourceCountIs("AWS::EC2::Route", 0); // routes to the ENIs only with PROXY_FLEET_VPN_ROUTES=true
   });
 
   // Retained ENIs/EIPs outlive `sst remove` and a redeploy then creates a second, identically tagged set; the stack
