@@ -29,7 +29,8 @@ log() { printf 'build-images: %s\n' "$*" >&2; }
 
 ensure_tools() {
   local missing=()
-  for tool in podman:podman runc:runc mmdebstrap:mmdebstrap strip:binutils; do
+  # catatonit: podman's --init (the tests run the images as ECS does, with an init).
+  for tool in podman:podman runc:runc mmdebstrap:mmdebstrap strip:binutils catatonit:catatonit; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
   done
   [ ${#missing[@]} -eq 0 ] && return
