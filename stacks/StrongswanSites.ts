@@ -143,8 +143,8 @@ export async function StrongswanSites({ stack }: StackContext) {
     // Its own capacity provider, and the service placed only there: one site's charon never runs on another
     // site's instance (and its ENI / Elastic IP).
     const capacity = new ecs.AsgCapacityProvider(stack, `${id}Capacity`, {
+      // No fixed name: a group replaced for any reason replaces its capacity provider too, which a fixed name blocks.
       autoScalingGroup: group, enableManagedTerminationProtection: false, enableManagedDraining: true,
-      capacityProviderName: stageName(stage, name),
     });
     cluster.addAsgCapacityProvider(capacity);
 
