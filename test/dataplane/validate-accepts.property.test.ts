@@ -1,6 +1,6 @@
 // validate ⇒ daemon accepts: fast-check writes fleet.yaml files of every kind (every field, edge values), and
 // whatever `fleet validate` accepts must pass the real daemons' own checks once rendered. PROPERTY_RUNS sets the
-// number of fleets (default 40, each with one service of every kind); a nightly-size run: PROPERTY_RUNS=500.
+// number of fleets (default 25, each with one service of every kind); a nightly-size run: PROPERTY_RUNS=500.
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -18,7 +18,7 @@ import { contextWith, type ResolvedTargets } from "../../functions/render/contex
 import { SECRETS_DIR, renderSwanctlSecrets } from "../../functions/render/strongswan.ts";
 import { tempDir } from "../support/tmp.ts";
 
-const RUNS = Number(process.env.PROPERTY_RUNS ?? 40);
+const RUNS = Number(process.env.PROPERTY_RUNS ?? 25);
 
 // ---- values -------------------------------------------------------------------------------------------------
 
@@ -27,6 +27,9 @@ const RUNS = Number(process.env.PROPERTY_RUNS ?? 40);
  * validate lets through must still pass every check (what it refuses is skipped).
  */
 const sometimes = <T, U>(usual: fc.Arbitrary<T>, edge: fc.Arbitrary<U>) => fc.oneof({ arbitrary: usual, weight: 30 }, { arbitrary: edge, weight: 1 });
+
+/** A name (listener, connection, rule, service) up to the 48 characters allowed, unique by its prefix. */
+const nameWith = (prefix: string) => fc.stringMatching(/^[a-z0-9-]{0,47}$/).map((rest) => `${prefix}-${rest}`.slice(0, 48));
 
 const port = sometimes(fc.oneof(fc.constantFrom(1, 65535), fc.integer({ min: 1, max: 65535 })), fc.constantFrom(AGENT_HEALTH_PORT, ...IKE_PORTS));
 const ipv4 = fc.ipV4();
@@ -67,7 +70,7 @@ const target = fc.record({ host, port });
 
 const haproxy = fc.uniqueArray(port, { minLength: 1, maxLength: 12 }).chain((ports) =>
   fc.tuple(...ports.map((p, i) => fc.record({
-    name: fc.constant(`l${i}`),
+    name: nameWith(`l${i}`),
     port: fc.constant(p),
     backends: fc.uniqueArray(target, { minLength: 1, maxLength: 4, selector: (t) => `${t.host}:${t.port}` }),
     balance: fc.constantFrom("roundrobin", "leastconn", "source"),
@@ -123,7 +126,7 @@ const proposal = (lifetime: string) => fc.record({
 }, { requiredKeys: [] });
 
 const connection = (i: number) => fc.record({
-  name: fc.constant(`c${i}`),
+  name: nameWith(`c${i}`),
   ikeVersion: fc.constantFrom(1, 2),
   psk: fc.constantFrom({ ssmParameter: "/vpn/psk" }, { secretsManager: "vpn/psk" }),
   local: fc.record({ id: identity, subnets: fc.constant([`10.${i}.0.0/16`]) }, { requiredKeys: ["subnets"] }),
@@ -142,15 +145,15 @@ const endpoint = sometimes(fc.oneof(ipv4, ipv4.map((a) => `${a.split(".").slice(
 
 const rule = (i: number, sourcePort: number) => fc.oneof(
   fc.record({
-    name: fc.constant(`r${i}`), from: fc.array(endpoint, { minLength: 1, maxLength: 3 }), to: fc.array(endpoint, { minLength: 1, maxLength: 3 }),
+    name: nameWith(`r${i}`), from: fc.array(endpoint, { minLength: 1, maxLength: 3 }), to: fc.array(endpoint, { minLength: 1, maxLength: 3 }),
     protocols: fc.constantFrom(["all"], ["icmp"], ["tcp", "icmp"], ["all", "tcp"]), masquerade: fc.boolean(),
   }, { requiredKeys: ["name", "from", "to"] }),
   fc.record({
-    name: fc.constant(`r${i}`), from: fc.array(endpoint, { minLength: 1, maxLength: 3 }), to: fc.array(endpoint, { minLength: 1, maxLength: 3 }),
+    name: nameWith(`r${i}`), from: fc.array(endpoint, { minLength: 1, maxLength: 3 }), to: fc.array(endpoint, { minLength: 1, maxLength: 3 }),
     protocols: fc.constantFrom(["tcp"], ["udp"], ["tcp", "udp"]), ports: fc.oneof(fc.constant("all"), portList(1, 20)), masquerade: fc.boolean(),
   }, { requiredKeys: ["name", "from", "to", "protocols"] }),
   fc.record({
-    name: fc.constant(`r${i}`), from: fc.array(endpoint, { minLength: 1, maxLength: 2 }), to: fc.array(fc.oneof(ipv4, dnsName), { minLength: 1, maxLength: 2 }),
+    name: nameWith(`r${i}`), from: fc.array(endpoint, { minLength: 1, maxLength: 2 }), to: fc.array(fc.oneof(ipv4, dnsName), { minLength: 1, maxLength: 2 }),
     protocols: fc.constantFrom(["tcp"], ["udp"], ["tcp", "udp"]), masquerade: fc.boolean(),
     portForward: fc.record({ [String(sourcePort === 1 ? 2 : 1)]: fc.constant(sourcePort) }),
   }, { requiredKeys: ["name", "from", "to", "protocols", "portForward"] }),
@@ -168,7 +171,12 @@ const strongswan = fc.tuple(
   defaultForward: fc.constantFrom("drop", "accept"),
 }, { requiredKeys: ["kind", "noIpsec", "connections", "rules"] }));
 
-const fleet = fc.record({ haproxy, nginx, squid, strongswan, allowlist, resolved: fc.boolean() });
+const fleet = fc.record({
+  services: fc.tuple(nameWith("haproxy"), nameWith("nginx"), nameWith("squid"), nameWith("strongswan"), haproxy, nginx, squid, strongswan)
+    .map(([a, b, c, d, ...kinds]) => Object.fromEntries([a, b, c, d].map((key, i) => [key, kinds[i]]))),
+  allowlist,
+  resolved: fc.boolean(),
+});
 
 // ---- checks -------------------------------------------------------------------------------------------------
 
@@ -233,7 +241,7 @@ describe("validate ⇒ daemon accepts", () => {
     const checked = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(fleet, async (generated) => {
-        const { allowlist: list, resolved, ...services } = generated;
+        const { allowlist: list, resolved, services } = generated;
         const text = stringify({ version: 1, services });
         const result = await loadFleet(new MemoryTree({ "fleet.yaml": text, "allow.txt": list }));
         // The generators aim at valid configs; what validate refuses is outside this property.
