@@ -316,6 +316,7 @@ const DnsServer = withRule(z.string(), "dns-server", (value) => {
   const bracketed = /^\[([^\]]+)\](?::([0-9]{1,5}))?$/.exec(value);
   const plain = /^([0-9.]+)(?::([0-9]{1,5}))?$/.exec(value);
   const [address, port] = bracketed ? [bracketed[1]!, bracketed[2]] : plain ? [plain[1]!, plain[2]] : [value, undefined];
+  if (hasZoneId(address)) return zoneIdMessage(address);
   if (!isIpAddress(address)) return `"${value}" is not a DNS server address (10.0.0.2, 127.0.0.1:5353 or [::1]:53)`;
   if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return `"${value}" has a port outside 1-65535`;
   return undefined;

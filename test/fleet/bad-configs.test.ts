@@ -119,6 +119,7 @@ const CASES: Case[] = [
   // IPv6 zone ids: nginx -t says 'invalid IPv6 address in resolver "[fe80::1%lo]"'; none of the daemons take one.
   { name: "nginx resolver with a zone id", files: { "fleet.yaml": nginx("    resolver: { addresses: [\"fe80::1%eth0\"] }\n" + tlsRoute()) }, errors: ["fleet.yaml:5 resolver"], message: "zone id (%eth0)" },
   { name: "backend with a zone id", files: { "fleet.yaml": haproxy("      - name: a\n        port: 80\n        backends: [{ host: \"fe80::1%eth0\", port: 80 }]\n") }, errors: ["fleet.yaml:8 host"], message: "zone id" },
+  { name: "DNS loop resolver with a zone id", files: { "fleet.yaml": `version: 1\ndns: { resolvers: ["[fe80::1%eth0]:53"] }\nservices:\n  r:\n    kind: haproxy\n    listeners:\n${listener("a", 80)}` }, errors: ["fleet.yaml:2 dns-server"], message: "zone id (%eth0)" },
   { name: "squid nameserver with a zone id", files: squid("    dnsNameservers: [\"fe80::1%eth0\"]\n"), errors: ["fleet.yaml:7 dns-server"], message: "zone id" },
   { name: "peer address with a zone id", files: { "fleet.yaml": vpn(goodConnection({ remote: "{ address: \"fe80::1%eth0\", subnets: [192.168.0.0/16] }" })) }, errors: ["fleet.yaml:9 schema"], message: "zone id" },
   // Allowlist entries Squid would never match.
