@@ -1,8 +1,10 @@
 // Lambda: the DNS sync loop. Triggered by an EventBridge schedule and by Route 53 record changes.
-// Parse the event → one sync run → metrics and a log line. A malformed event changes nothing.
+// Parse the event → one sync run → metrics and a log line. A malformed event changes nothing; a Route 53
+// change that failed, that is in a zone the deployment does not watch, or that only deletes, changes
+// nothing either and is counted.
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { dnsSyncPorts } from "./aws/dns-sync-ports.ts";
-import { DnsSyncEvent, requestFor } from "./dns/events.ts";
+import { DnsSyncEvent, triage, type IgnoredChanges } from "./dns/events.ts";
 import { LookupSchedule } from "./dns/ports.ts";
 import { syncDns, type SyncReport } from "./dns/sync.ts";
 import { eventHandler, once, powertools } from "./lambda.ts";
@@ -14,9 +16,15 @@ const schedule = new LookupSchedule();
 const ports = once(() => dnsSyncPorts(schedule, instrument));
 
 export const handler = eventHandler(tools, DnsSyncEvent, async (event) => {
-  const report = await syncDns(requestFor(event), ports(), { now: Date.now() });
+  const { request, ignored } = triage(event, ports().zones?.ids);
+  recordIgnored(ignored);
+  if (!request) {
+    logger.info("dns sync: the event changes nothing", { ignored: { ...ignored } });
+    return { looked: 0, ignored };
+  }
+  const report = await syncDns(request, ports(), { now: Date.now() });
   recordMetrics(report);
-  const summary = summarize(report);
+  const summary = { ...summarize(report), ignored };
   logger.info("dns sync finished", { ...summary });
   return summary;
 });
@@ -26,6 +34,7 @@ export function summarize(report: SyncReport) {
     commit: report.commit,
     skipped: report.skipped,
     looked: report.looked.length,
+    fromZone: report.looked.filter((r) => r.source === "zone").length,
     failures: report.looked.filter((r) => r.observation === "failure").map((r) => `${r.record} ${r.failure}`),
     held: report.looked.filter((r) => r.held.length > 0).map((r) => `${r.record}: ${r.held.join(" ")}`),
     documentsWritten: report.documents.map((d) => d.service),
@@ -34,11 +43,18 @@ export function summarize(report: SyncReport) {
   };
 }
 
+function recordIgnored(ignored: IgnoredChanges): void {
+  metrics.addMetric("Route53ChangesIgnoredFailedCall", MetricUnit.Count, ignored.failedCall);
+  metrics.addMetric("Route53ChangesIgnoredUnwatchedZone", MetricUnit.Count, ignored.unwatchedZone);
+  metrics.addMetric("Route53ChangesIgnoredDeletion", MetricUnit.Count, ignored.deletion);
+}
+
 function recordMetrics(report: SyncReport): void {
   const count = (name: string, value: number) => metrics.addMetric(name, MetricUnit.Count, value);
   const registered = report.targetGroups.reduce((n, g) => n + g.register.length, 0);
   const deregistered = report.targetGroups.reduce((n, g) => n + g.deregister.length, 0);
   count("NamesResolved", report.looked.filter((r) => r.observation !== "failure").length);
+  count("NamesReadFromZone", report.looked.filter((r) => r.source === "zone").length);
   count("LookupFailures", report.looked.filter((r) => r.observation === "failure").length);
   count("TargetsRegistered", registered);
   count("TargetsDeregistered", deregistered);

@@ -13,7 +13,10 @@ export type Observation =
   /** No usable answer (timeout, SERVFAIL, REFUSED, truncated then failed): the last known good stands. */
   | { readonly kind: "failure"; readonly reason: FailureReason; readonly detail: string };
 
-export type FailureReason = "timeout" | "servfail" | "refused" | "unreachable" | "bad-response" | "other";
+export type FailureReason =
+  | "timeout" | "servfail" | "refused" | "unreachable" | "bad-response" | "other"
+  /** Reading the hosted zone: Route 53 throttled the call (after the SDK's retries), or it failed otherwise. */
+  | "throttled" | "zone-api";
 
 export interface DnsClient {
   lookup(name: string, family: Family): Promise<Observation>;

@@ -13,6 +13,7 @@ import type {
 } from "./ports.ts";
 import type { DnsClient, Observation } from "./resolve.ts";
 import { EMPTY_RECORD, track, type RecordState, type Step, type TrackerPolicy } from "./tracker.ts";
+import { zoneAwareClient, type Source, type SourcedDnsClient, type ZonePort } from "./zone.ts";
 
 export type SyncRequest =
   | { readonly scope: "due" }
@@ -27,6 +28,10 @@ export interface SyncPorts {
   readonly documents: DocumentStore;
   readonly leases: LeaseStore;
   readonly schedule: LookupSchedule;
+  /** Route 53: names in these hosted zones are read from the zone, never through the resolver's cache. */
+  readonly zones?: ZonePort;
+  /** This deployment's region (latency records). */
+  readonly region?: string;
   /**
    * Announces removals that started being held (or whose held set changed) — "DNS Removal Held" in AWS.
    * Each is recorded as announced only after this returns, so a failed announcement is retried by the
@@ -51,6 +56,13 @@ const LEASE_MS = 6 * 60_000;
 export interface RecordReport {
   readonly record: string;
   readonly observation: Observation["kind"];
+  /** Who answered: the hosted zone, or the resolver (names outside the watched zones, or a policy the zone cannot settle). */
+  readonly source: Source;
+  /** The hosted zone that answered, or why the resolver was asked for a name in a zone. */
+  readonly zone?: string;
+  readonly why?: string;
+  /** The addresses in the answer. */
+  readonly answer: readonly string[];
   readonly failure?: string;
   readonly added: readonly string[];
   readonly removed: readonly string[];
@@ -94,19 +106,23 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
     : records.filter((r) => ports.schedule.dueAt(recordId(r)) <= options.now);
   const states = await ports.state.load(records.map(recordId));
 
-  const client = ports.dns(model);
-  const observations = await mapLimit(due, options.concurrency ?? 32, (r) => client.lookup(r.name, r.family));
+  const client = await sourcedClient(ports, model);
+  const sourced = await mapLimit(due, options.concurrency ?? 32, (r) => client.lookup(r.name, r.family));
   const looked: RecordReport[] = [];
   let stateConflicts = 0;
   for (const [i, record] of due.entries()) {
     const id = recordId(record);
-    const observation = observations[i]!;
+    const { observation, source, zone, why } = sourced[i]!;
     const result = await trackAndSave(id, observation, states, ports.state, policy, options);
     stateConflicts += result.conflicts;
     ports.schedule.set(id, options.now + result.step.nextLookupInMs);
     looked.push({
       record: id,
       observation: observation.kind,
+      source,
+      ...(zone ? { zone } : {}),
+      ...(why ? { why } : {}),
+      answer: observation.kind === "answer" ? observation.addresses : [],
       ...(observation.kind === "failure" ? { failure: `${observation.reason}: ${observation.detail}` } : {}),
       added: result.step.added,
       removed: result.step.removed,
@@ -127,6 +143,15 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
     targetGroups.push(await convergeTargetGroup(group, addressesOf(group.ipAddressType === "ipv6" ? 6 : 4), ports, options));
   }
   return { commit: snapshot.commit, looked, documents, targetGroups, stateConflicts };
+}
+
+/** The zone-aware client when Route 53 zones are watched, else the resolver alone. */
+async function sourcedClient(ports: SyncPorts, model: FleetModel): Promise<SourcedDnsClient> {
+  const resolver: DnsClient = ports.dns(model);
+  if (!ports.zones || ports.zones.ids.length === 0) {
+    return { lookup: async (name, family) => ({ observation: await resolver.lookup(name, family), source: "resolver" }) };
+  }
+  return zoneAwareClient({ zones: await ports.zones.hostedZones(), port: ports.zones, resolver, ...(ports.region ? { region: ports.region } : {}) });
 }
 
 // Warm invocations reuse the model while the accepted files stay the same.
