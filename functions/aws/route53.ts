@@ -1,15 +1,17 @@
 // Route 53 for the DNS loop: the watched hosted zones (GetHostedZone) and a name's record sets
 // (ListResourceRecordSets from that name, page after page while the name lasts). Only the zones the
 // deployment lists are read; the Lambda's role allows exactly those.
-import { GetHostedZoneCommand, ListResourceRecordSetsCommand, Route53Client, type ListResourceRecordSetsCommandInput } from "@aws-sdk/client-route-53";
+import {
+  GetHostedZoneCommand, ListResourceRecordSetsCommand, Route53Client, type ListResourceRecordSetsCommandInput, type Route53ClientConfig,
+} from "@aws-sdk/client-route-53";
 import { normalizeName, type HostedZone, type ZonePort, type ZoneRecordSet } from "../dns/zone.ts";
 
 /** Pages read for one name before giving up (300 sets a page: far more than one name holds). */
 const MAX_PAGES = 20;
 
 /** The SDK's adaptive retry mode backs off on Route 53's Throttling (five requests per second per account). */
-export function route53Client(): Route53Client {
-  return new Route53Client({ retryMode: "adaptive", maxAttempts: 8 });
+export function route53Client(overrides: Route53ClientConfig = {}): Route53Client {
+  return new Route53Client({ retryMode: "adaptive", maxAttempts: 8, ...overrides });
 }
 
 /** "Z1,/hostedzone/Z2" → ["Z1", "Z2"]: the setting as the deployment passes it. */
