@@ -14,6 +14,8 @@ const lifecycle = new Lifecycle();
 
 lifecycle.run(async () => {
   const { existsSync } = await import("node:fs");
+  const { mkdir } = await import("node:fs/promises");
+  const { dirname } = await import("node:path");
   const { agentSources } = await import("../../functions/aws/agent-sources.ts");
   const { awsSecretsResolver } = await import("../../functions/aws/secrets.ts");
   const { CONTAINER_CONTEXT } = await import("../../functions/render/context.ts");
@@ -22,6 +24,7 @@ lifecycle.run(async () => {
   const { StrongswanAgent } = await import("./strongswan.ts");
 
   const vici = process.env.PROXY_FLEET_VICI_SOCKET ?? VICI;
+  await mkdir(dirname(vici), { recursive: true });
   const charon = startDaemon("charon-systemd", [], { env: STRONGSWAN_ENV, onLine: (line) => logDaemonLine("charon", line) });
   lifecycle.onStop(async () => {
     await charon.stop("SIGTERM", DRAIN_MS);

@@ -40,6 +40,34 @@ describe("runtime targets", () => {
 });
 
 describe("bundle", () => {
+  it("ends a start against a hung endpoint with an error naming the bucket and key", async () => {
+    // Accepts the connection, never answers: without a request timeout the agent would wait forever.
+    const { createServer } = await import("node:net");
+    const held: import("node:net").Socket[] = [];
+    const server = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    s3.restore();
+    try {
+      const client = new S3Client({
+        endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, maxAttempts: 1,
+        requestHandler: { connectionTimeout: 200, requestTimeout: 300 },
+      });
+      await expect(s3BundleSource(client, "config", "bundles/router/sha256-ab.json", 2_000).fetch())
+        .rejects.toThrow(/^could not read bundle s3:\/\/config\/bundles\/router\/sha256-ab\.json: /);
+    } finally {
+      held.forEach((socket) => socket.destroy());
+      server.close();
+      mockClient(S3Client);
+    }
+  });
+
+  it("names the bucket and key when S3 refuses", async () => {
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error("Access Denied"), { name: "AccessDenied", $metadata: { httpStatusCode: 403 } }));
+    await expect(s3BundleSource(new S3Client({}), "config", "bundles/router/sha256-ab.json").fetch())
+      .rejects.toThrow("could not read bundle s3://config/bundles/router/sha256-ab.json: AccessDenied (HTTP 403): Access Denied");
+  });
+
   it("reads the pinned key", async () => {
     s3.on(GetObjectCommand, { Bucket: "config", Key: "bundles/router/sha256-ab.json" }).resolves({ Body: body('{"service":"router"}') });
     expect(await s3BundleSource(new S3Client({}), "config", "bundles/router/sha256-ab.json").fetch()).toEqual({ service: "router" });
@@ -56,6 +84,14 @@ describe("pre-shared keys", () => {
     expect(Buffer.from(await resolver.resolve({ secretsManager: "vpn/dc2" })).toString()).toBe("from-secrets-manager");
     expect([...await resolver.resolve({ secretsManager: "vpn/bin" })]).toEqual([1, 2, 3]);
     expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: "/vpn/dc1", WithDecryption: true });
+  });
+
+  it("names the parameter or secret it could not read", async () => {
+    ssm.on(GetParameterCommand).rejects(Object.assign(new Error("not found"), { name: "ParameterNotFound" }));
+    secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDeniedException" }));
+    const resolver = awsSecretsResolver(new SSMClient({}), new SecretsManagerClient({}));
+    await expect(resolver.resolve({ ssmParameter: "/vpn/dc1" })).rejects.toThrow("could not read SSM parameter /vpn/dc1: ParameterNotFound: not found");
+    await expect(resolver.resolve({ secretsManager: "vpn/dc2" })).rejects.toThrow("could not read secret vpn/dc2: AccessDeniedException: denied");
   });
 
   it("refuses an empty secret", async () => {

@@ -188,3 +188,14 @@ export function holdConnection(sandbox: Sandbox, world: World, port: number, ms:
     result: client.exited.then(() => JSON.parse(client.output().split("\n").find((l) => l.startsWith("{")) ?? "{}") as Record<string, unknown>),
   };
 }
+
+export const IMAGE = (kind: string) => `localhost/proxy-fleet/${kind}:latest`;
+
+/** Why the images cannot be tested here, or undefined when they can. */
+export function unavailable(kinds: readonly string[]): string | undefined {
+  const podman = spawnSync("podman", [...PODMAN_GLOBAL, "--version"]);
+  if (podman.error || podman.status !== 0) return "podman is not installed (containers/build-images.sh installs it)";
+  const missing = kinds.filter((kind) => spawnSync("podman", [...PODMAN_GLOBAL, "image", "exists", IMAGE(kind)]).status !== 0);
+  if (missing.length > 0) return `images not built: ${missing.map(IMAGE).join(", ")} (run ./dev images)`;
+  return undefined;
+}

@@ -4,23 +4,11 @@
 // runtime target change, and `podman stop` drains an open connection and exits 0.
 // Skips, saying why, only where podman or the images are missing; in CI (.ci/run builds the images first and
 // sets PROXY_FLEET_REQUIRE_IMAGES=1) a missing image fails instead.
-import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { Sandbox } from "../support/sandbox.ts";
 import { tempDir } from "../support/tmp.ts";
-import { PODMAN_GLOBAL, SITE_ADDRESS, startContainer } from "./harness.ts";
+import { IMAGE, SITE_ADDRESS, startContainer, unavailable } from "./harness.ts";
 import { exercise, worldFor, type ProxyKind } from "./scenarios.ts";
-
-export const IMAGE = (kind: string) => `localhost/proxy-fleet/${kind}:latest`;
-
-/** Why the images cannot be tested here, or undefined when they can. */
-export function unavailable(kinds: readonly string[]): string | undefined {
-  const podman = spawnSync("podman", [...PODMAN_GLOBAL, "--version"]);
-  if (podman.error || podman.status !== 0) return "podman is not installed (containers/build-images.sh installs it)";
-  const missing = kinds.filter((kind) => spawnSync("podman", [...PODMAN_GLOBAL, "image", "exists", IMAGE(kind)]).status !== 0);
-  if (missing.length > 0) return `images not built: ${missing.map(IMAGE).join(", ")} (run ./dev images)`;
-  return undefined;
-}
 
 const KINDS = ["haproxy", "nginx", "squid"] as const satisfies readonly ProxyKind[];
 const reason = unavailable(KINDS);
