@@ -32,9 +32,10 @@ Usage:
   fleet plan --loop <loop> [--repo <repo>]
                                         what a run would change, writing nothing: against the deployed state
                                         (the loop's Lambda environment and AWS credentials), or, with --repo, a
-                                        first run of that folder's config. dns-sync: lookups (live DNS), runtime
-                                        documents, target groups; config-rollout: each service's action and hash;
-                                        task-targets (deployed state only): each group's task IPs to add/remove
+                                        first run of that folder's config. dns-sync: per name, who answered
+                                        (hosted zone or resolver) and the answer, runtime documents, target groups;
+                                        config-rollout: each service's action and hash; task-targets (deployed
+                                        state only): each group's task IPs to add/remove
   fleet invoke <loop> --event <file>    run a loop's Lambda handler in-process with the real SDK clients and the
                                         standard AWS environment (AWS_REGION, credentials, AWS_ENDPOINT_URL…);
                                         loops: dns-sync, config-rollout, rollout-watch, instance-heal,

@@ -78,12 +78,15 @@ export async function planDnsSync(repo: string | undefined, out: (text: string) 
 
 export function formatDnsPlan(report: SyncReport): string {
   if (report.skipped) return `dns-sync: nothing to do (${report.skipped})\n`;
-  const lines = [`dns-sync plan for commit ${report.commit}`, "", "lookups:"];
+  const lines = [`dns-sync plan for commit ${report.commit}`, "", "lookups (name, who answered, the answer, the change):"];
   for (const r of report.looked) {
     const change = [
       ...r.added.map((a) => `+${a}`), ...r.removed.map((a) => `-${a}`), ...r.held.map((a) => `held:${a}`),
     ].join(" ");
-    lines.push(`  ${r.record.padEnd(48)} ${r.observation === "failure" ? `failure (${r.failure}), last known good kept` : r.observation}${change ? `  ${change}` : ""}`);
+    const source = r.source === "zone" ? `zone ${r.zone ?? ""}`.trim() : r.why ? `resolver (${r.why})` : "resolver";
+    const answer = r.observation === "failure" ? `failure (${r.failure}), last known good kept`
+      : r.observation === "answer" ? `answer ${r.answer.join(" ")}` : r.observation;
+    lines.push(`  ${r.record.padEnd(40)} ${source.padEnd(22)} ${answer}${change ? `  ${change}` : ""}`);
   }
   if (report.looked.length === 0) lines.push("  (none due)");
   lines.push("", "runtime target documents to write:");

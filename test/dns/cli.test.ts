@@ -41,7 +41,8 @@ describe("fleet plan --loop dns-sync --repo", () => {
     const io = capture();
     expect(await main(["plan", "--loop", "dns-sync", "--repo", repo], io)).toBe(0);
     expect(io.stdout).toContain("db.corp.test/A");
-    expect(io.stdout).toMatch(/db\.corp\.test\/A\s+answer\s+\+10\.9\.0\.1 \+203\.0\.113\.5/);
+    // Per name: who answered (no hosted zone is watched here: the resolver), the answer, and the change.
+    expect(io.stdout).toMatch(/db\.corp\.test\/A\s+resolver\s+answer 10\.9\.0\.1 203\.0\.113\.5\s+\+10\.9\.0\.1 \+203\.0\.113\.5/);
     expect(io.stdout).toContain("  router sha256:");
     expect(io.stdout).toContain("    register    10.9.0.1:5432\n    register    10.9.0.2:5432\n");
     expect(io.stdout).toContain("    skip        203.0.113.5: db.corp.test resolved to a public address; NLB IP targets must be private");
