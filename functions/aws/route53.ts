@@ -6,17 +6,14 @@ import {
 } from "@aws-sdk/client-route-53";
 import { normalizeName, type HostedZone, type ZonePort, type ZoneRecordSet } from "../dns/zone.ts";
 
+export { hostedZoneIds } from "../dns/zone.ts";
+
 /** Pages read for one name before giving up (300 sets a page: far more than one name holds). */
 const MAX_PAGES = 20;
 
 /** The SDK's adaptive retry mode backs off on Route 53's Throttling (five requests per second per account). */
 export function route53Client(overrides: Route53ClientConfig = {}): Route53Client {
   return new Route53Client({ retryMode: "adaptive", maxAttempts: 8, ...overrides });
-}
-
-/** "Z1,/hostedzone/Z2" → ["Z1", "Z2"]: the setting as the deployment passes it. */
-export function hostedZoneIds(setting: string | undefined): string[] {
-  return [...new Set((setting ?? "").split(",").map((id) => id.trim().replace(/^\/?hostedzone\//, "")).filter((id) => id !== ""))];
 }
 
 /**

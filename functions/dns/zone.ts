@@ -49,6 +49,11 @@ export interface ZonePort {
   recordSets(zoneId: string, name: string): Promise<ZoneRecordSet[]>;
 }
 
+/** "Z1,/hostedzone/Z2" → ["Z1", "Z2"]: the hosted-zone setting as the deployment passes it. */
+export function hostedZoneIds(setting: string | undefined): string[] {
+  return [...new Set((setting ?? "").split(",").map((id) => id.trim().replace(/^\/?hostedzone\//, "")).filter((id) => id !== ""))];
+}
+
 /** Route 53 prints names with a trailing dot and escapes "*" (and other specials) as \ddd octal. */
 export function normalizeName(name: string): string {
   return name.replace(/\\(\d{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))).toLowerCase().replace(/\.$/, "");
