@@ -81,7 +81,7 @@ describe("ListResourceRecordSets", () => {
 
   // Route 53 Developer Guide, "Failover routing": without a health check the primary is always healthy.
   it("takes a failover set's primary; with a health-checked primary the resolver answers", async () => {
-    const failover = (role: string, value: string, extra: Partial<ResourceRecordSet> = {}): ResourceRecordSet =>
+    const failover = (role: "PRIMARY" | "SECONDARY", value: string, extra: Partial<ResourceRecordSet> = {}): ResourceRecordSet =>
       ({ Name: "db.corp.example.com.", Type: "A", SetIdentifier: role, Failover: role, TTL: 60, ResourceRecords: [{ Value: value }], ...extra });
     route53.on(ListResourceRecordSetsCommand).resolvesOnce({
       ResourceRecordSets: [failover("PRIMARY", "10.1.0.1"), failover("SECONDARY", "10.2.0.1")], IsTruncated: false, MaxItems: 300,
