@@ -1,11 +1,13 @@
 // The agent exactly as each image runs it (containers/agent/main.ts, the container environment, no log
 // directory: every daemon line goes to stdout), without podman, so it runs wherever the daemons do. Each
 // kind lives in a network namespace of its own with an S3 stand-in and backends on its loopback.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { waitFor } from "../../containers/agent/process.ts";
 import { Sandbox } from "../support/sandbox.ts";
 import { tempDir } from "../support/tmp.ts";
-import { startAgentProcess } from "./harness.ts";
+import { httpGet, HEALTH_PORT, startAgentProcess } from "./harness.ts";
 import { exercise, worldFor, type ProxyKind } from "./scenarios.ts";
 
 const sandbox = new Sandbox();
@@ -21,4 +23,32 @@ describe("the agent as the container runs it", () => {
       await exercise(kind, sandbox, world, task);
     }, 90_000);
   }
+});
+
+describe("the agent as the container runs it, when things go wrong", () => {
+  it("refuses a bundle of another kind than the image runs: exit 1, naming both kinds and the pinned hash", async () => {
+    const work = await tempDir("ct-kind");
+    sandbox.track({ stop: work.cleanup });
+    const world = await worldFor("haproxy", sandbox, work.path);
+    const task = startAgentProcess(sandbox, world, "haproxy", join(work.path, "task"), { PROXY_FLEET_KIND: "squid" });
+    expect(await task.exited).toBe(1);
+    const failure = task.agentLines().find((l) => l.agent === "failed to start");
+    expect(failure?.error).toBe(`bundle router (${world.hash}) is a haproxy service, but this image runs squid (pinned bundle ${world.hash})`);
+  }, 60_000);
+
+  it("ends with status 1, naming the daemon and its signal, when the daemon dies behind its back", async () => {
+    const work = await tempDir("ct-dead");
+    sandbox.track({ stop: work.cleanup });
+    const world = await worldFor("haproxy", sandbox, work.path);
+    const task = startAgentProcess(sandbox, world, "haproxy", join(work.path, "task"));
+    await waitFor("the agent to report started", () => task.agentLines().some((l) => l.agent === "started") || !task.running(), 60_000);
+    expect((await httpGet(world, HEALTH_PORT, "/healthz")).status).toBe(200);
+    // The agent's only child is the HAProxy master.
+    const [master] = readFileSync(`/proc/${task.pid}/task/${task.pid}/children`, "utf8").trim().split(" ").map(Number);
+    expect(readFileSync(`/proc/${master}/comm`, "utf8").trim()).toBe("haproxy");
+    process.kill(master!, "SIGKILL");
+    expect(await task.exited).toBe(1);
+    expect(task.agentLines().find((l) => l.agent === "daemon exited; stopping the task so it is replaced"))
+      .toMatchObject({ daemon: "haproxy", signal: "SIGKILL" });
+  }, 60_000);
 });

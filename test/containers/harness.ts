@@ -83,6 +83,8 @@ export interface RunningTask {
   readonly lines: string[];
   /** The container's name, for podman commands (undefined for a plain process). */
   readonly container?: string;
+  /** The agent's (or podman's) process id. */
+  readonly pid: number;
   /** The agent's own JSON lines, parsed. */
   agentLines(): Array<Record<string, unknown>>;
   /** The lines a daemon wrote, as the agent tagged them. */
@@ -112,6 +114,7 @@ function collect(daemon: Daemon, lines: string[], onStop: () => Promise<void>): 
     },
     exited,
     running: () => daemon.running(),
+    pid: daemon.process.pid!,
   };
 }
 
