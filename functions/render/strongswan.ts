@@ -28,8 +28,24 @@ export function renderSwanctl(service: Strongswan, ctx: RenderContext): Record<s
   return { "swanctl.conf": lines.join("\n") + "\n" };
 }
 
+/**
+ * IKEv1 takes one algorithm of each kind per proposal and silently strips the rest
+ * (https://docs.strongswan.org/docs/latest/config/proposals.html), so each combination becomes its own proposal,
+ * in the order written: what the config lists is what charon offers.
+ */
+function ikev1Proposals(proposal: Proposal, withPrf: boolean, withGroups: boolean): string {
+  const combinations = proposal.encryption.flatMap((encryption) => {
+    const aead = AEAD_ENCRYPTION.has(encryption);
+    const integrities = aead && !withPrf ? [undefined] : proposal.integrity.map((i) => (aead ? `prf${i}` : i));
+    return integrities.flatMap((integrity) =>
+      (withGroups ? proposal.dhGroups : [undefined]).map((group) => [encryption, integrity, group].filter(Boolean).join("-")));
+  });
+  return [...new Set(combinations)].join(",");
+}
+
 /** IKE proposals: AEAD ciphers take PRFs, classic ones take integrity algorithms; they cannot share a proposal. */
-export function ikeProposals(proposal: Proposal): string {
+export function ikeProposals(proposal: Proposal, ikeVersion: 1 | 2 = 2): string {
+  if (ikeVersion === 1) return ikev1Proposals(proposal, true, true);
   const aead = proposal.encryption.filter((e) => AEAD_ENCRYPTION.has(e));
   const classic = proposal.encryption.filter((e) => !AEAD_ENCRYPTION.has(e));
   const groups = proposal.dhGroups;
@@ -40,7 +56,8 @@ export function ikeProposals(proposal: Proposal): string {
 }
 
 /** ESP proposals: DH groups give perfect forward secrecy on rekey. */
-export function espProposals(proposal: Proposal): string {
+export function espProposals(proposal: Proposal, ikeVersion: 1 | 2 = 2): string {
+  if (ikeVersion === 1) return ikev1Proposals(proposal, false, true);
   const aead = proposal.encryption.filter((e) => AEAD_ENCRYPTION.has(e));
   const classic = proposal.encryption.filter((e) => !AEAD_ENCRYPTION.has(e));
   return [
@@ -66,7 +83,7 @@ function connectionBlock(connection: StrongswanConnectionConfig): string[] {
     "    local_addrs = %any",
     // Several peers (primary first): charon tries them in order.
     `    remote_addrs = ${connection.remote.addresses.join(",")}`,
-    `    proposals = ${ikeProposals(connection.ike)}`,
+    `    proposals = ${ikeProposals(connection.ike, connection.ikeVersion)}`,
     `    rekey_time = ${time(connection.ike.lifetime)}`,
     `    dpd_delay = ${time(connection.dpdDelay)}`,
     `    encap = ${connection.forceUdpEncapsulation ? "yes" : "no"}`,
@@ -83,7 +100,7 @@ function connectionBlock(connection: StrongswanConnectionConfig): string[] {
       `        ${child.name} {`,
       `            local_ts = ${child.local.join(",")}`,
       `            remote_ts = ${child.remote.join(",")}`,
-      `            esp_proposals = ${espProposals(connection.esp)}`,
+      `            esp_proposals = ${espProposals(connection.esp, connection.ikeVersion)}`,
       `            rekey_time = ${time(connection.esp.lifetime)}`,
       `            start_action = ${connection.startAction}`,
       "            dpd_action = restart",

@@ -150,6 +150,10 @@ describe("strongswan", () => {
     const proposal = { encryption: ["aes256gcm16", "aes128"] as const, integrity: ["sha384", "sha256"] as const, dhGroups: ["ecp384"] as const, lifetime: "1h" };
     expect(ikeProposals(proposal as never)).toBe("aes256gcm16-prfsha384-prfsha256-ecp384,aes128-sha384-sha256-ecp384");
     expect(espProposals(proposal as never)).toBe("aes256gcm16-ecp384,aes128-sha384-sha256-ecp384");
+    // IKEv1: one algorithm of each kind per proposal, the rest silently stripped
+    // (https://docs.strongswan.org/docs/latest/config/proposals.html), so every combination is a proposal of its own.
+    expect(ikeProposals(proposal as never, 1)).toBe("aes256gcm16-prfsha384-ecp384,aes256gcm16-prfsha256-ecp384,aes128-sha384-ecp384,aes128-sha256-ecp384");
+    expect(espProposals(proposal as never, 1)).toBe("aes256gcm16-ecp384,aes128-sha384-ecp384,aes128-sha256-ecp384");
   });
 
   it("gives IKEv1 one child per subnet pair, and includes secrets from the run directory", async () => {
