@@ -9,6 +9,7 @@ import { ConfigStore } from "./ConfigStore.ts";
 import { loopFunction } from "./loops.ts";
 import { Network } from "./Network.ts";
 import { ProxyServices } from "./ProxyServices.ts";
+import { ROUTE53_CHANGE_PATTERN, allowHostedZoneReads, hostedZoneSetting } from "./Route53Events.ts";
 import { StrongswanSites } from "./StrongswanSites.ts";
 import { stageScoped, waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
 import { deploySettings, proxyClusterName, stageName, stagePrefix, strongswanClusterName } from "./settings.ts";
@@ -72,6 +73,8 @@ export function Reconcilers({ stack }: StackContext) {
     conditions: { StringEquals: { "aws:ResourceTag/proxy-fleet:stage": stage } },
   }));
   dnsSync.addToRolePolicy(new iam.PolicyStatement({ actions: ["events:PutEvents"], resources: [busArn] }));
+  // Names in the listed hosted zones are read from Route 53 itself (PROXY_FLEET_HOSTED_ZONES), those zones only.
+  allowHostedZoneReads(dnsSync, hostedZoneSetting(), vpc.vpcId);
 
   new events.Rule(stack, "DnsSyncSchedule", {
     description: `proxy-fleet ${stage}: look up every name whose TTL expired`,
@@ -85,17 +88,12 @@ export function Reconcilers({ stack }: StackContext) {
     targets: [dns.target],
   });
   const trail = route53Events(stack, settings.createTrail);
-  if (stack.region === ROUTE53_EVENTS_REGION) {
-    new events.Rule(stack, "DnsSyncOnRoute53Change", {
-      description: `proxy-fleet ${stage}: look up the names under a changed Route 53 record at once`,
-      eventPattern: {
-        source: ["aws.route53"],
-        detailType: ["AWS API Call via CloudTrail"],
-        detail: { eventSource: ["route53.amazonaws.com"], eventName: ["ChangeResourceRecordSets"] },
-      },
-      targets: [dns.target],
-    });
-  }
+  // In us-east-1 Route 53's events arrive here; in any other region through the forwarder (stacks/Route53Events.ts).
+  new events.Rule(stack, "DnsSyncOnRoute53Change", {
+    description: `proxy-fleet ${stage}: read the names under a changed Route 53 record at once`,
+    eventPattern: ROUTE53_CHANGE_PATTERN,
+    targets: [dns.target],
+  });
 
   // The config rollout loop and its watch. ECS_SERVICES maps fleet services to the ECS services that run them.
   const rolloutEnvironment = {

@@ -7,6 +7,12 @@ import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { describe, expect, it } from "vitest";
+import { ConfigStore } from "../../stacks/ConfigStore.ts";
+import { Network } from "../../stacks/Network.ts";
+import { ProxyServices } from "../../stacks/ProxyServices.ts";
+import { Reconcilers } from "../../stacks/Reconcilers.ts";
+import { StrongswanSites } from "../../stacks/StrongswanSites.ts";
+import { synth } from "../support/synth.ts";
 import {
   ROUTE53_CHANGE_PATTERN, ROUTE53_EVENTS_REGION, Route53EventForwarder, allowHostedZoneReads, forwarderTemplate, hostedZoneSetting,
 } from "../../stacks/Route53Events.ts";
@@ -99,4 +105,29 @@ describe("the DNS Lambda's hosted-zone reads", () => {
     expect(hostedZoneSetting({})).toEqual([]);
     expect(() => hostedZoneSetting({ PROXY_FLEET_HOSTED_ZONES: "corp.example.com" })).toThrow(/not a hosted zone id: corp\.example\.com/);
   });
+});
+
+describe("in the app", () => {
+  it("the DNS Lambda of the synthesized app may read exactly the listed zones, knows its VPC, and its Route 53 rule has no nag finding", async () => {
+    process.env.PROXY_FLEET_HOSTED_ZONES = "Z0EXAMPLE1ABCDEF";
+    let synthesized: Awaited<ReturnType<typeof synth>>;
+    try {
+      synthesized = await synth([ConfigStore, Network, ProxyServices, StrongswanSites, Reconcilers]);
+    } finally {
+      delete process.env.PROXY_FLEET_HOSTED_ZONES;
+    }
+    const { template, nagFindings } = synthesized;
+    template.hasResourceProperties("AWS::IAM::Policy", {
+      PolicyDocument: { Statement: Match.arrayWith([{
+        Action: ["route53:ListResourceRecordSets", "route53:GetHostedZone"], Effect: "Allow",
+        Resource: { "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":route53:::hostedzone/Z0EXAMPLE1ABCDEF"]] },
+      }]) },
+    });
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Description: Match.stringLikeRegexp("DNS sync"),
+      Environment: { Variables: Match.objectLike({ HOSTED_ZONE_IDS: "Z0EXAMPLE1ABCDEF", VPC_ID: Match.anyValue() }) },
+    });
+    template.hasResourceProperties("AWS::Events::Rule", { EventPattern: { source: ["aws.route53"] } });
+    expect(nagFindings()).toEqual([]);
+  }, 180_000);
 });
