@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { waitFor } from "../../containers/agent/process.ts";
 import { Sandbox } from "../support/sandbox.ts";
 import { tempDir } from "../support/tmp.ts";
-import { httpGet, HEALTH_PORT, startAgentProcess } from "./harness.ts";
-import { exercise, worldFor, type ProxyKind } from "./scenarios.ts";
+import { buildWorld, httpGet, HEALTH_PORT, startAgentProcess } from "./harness.ts";
+import { exercise, SCENARIOS, worldFor, type ProxyKind } from "./scenarios.ts";
 
 const sandbox = new Sandbox();
 afterEach(() => sandbox.cleanup());
@@ -34,6 +34,18 @@ describe("the agent as the container runs it, when things go wrong", () => {
     expect(await task.exited).toBe(1);
     const failure = task.agentLines().find((l) => l.agent === "failed to start");
     expect(failure?.error).toBe(`bundle router (${world.hash}) is a haproxy service, but this image runs squid (pinned bundle ${world.hash})`);
+  }, 60_000);
+
+  it("handles SIGTERM while start-up waits on a hung S3 endpoint: stops before starting anything and exits 0", async () => {
+    const work = await tempDir("ct-hung");
+    sandbox.track({ stop: work.cleanup });
+    const world = await buildWorld(sandbox, work.path, SCENARIOS.haproxy.fleetYaml, ["hang:127.0.0.1:9100:s3"], {});
+    const task = startAgentProcess(sandbox, world, "haproxy", join(work.path, "task"), { AWS_ENDPOINT_URL: "http://127.0.0.1:9100" });
+    await waitFor("the agent to reach the hung endpoint", () => world.standInOutput().includes("s3 accepted") || !task.running(), 30_000);
+    expect(task.running()).toBe(true);
+    expect(await task.stop()).toBe(0);
+    expect(task.agentLines().find((l) => l.agent === "stopping")).toMatchObject({ reason: "received SIGTERM" });
+    expect(task.agentLines().some((l) => l.agent === "started")).toBe(false);
   }, 60_000);
 
   it("ends with status 1, naming the daemon and its signal, when the daemon dies behind its back", async () => {

@@ -33,6 +33,8 @@ export interface World {
   readonly service: string;
   /** Replaces the runtime target document the agent polls. */
   setTargets(targets: ResolvedTargets): Promise<void>;
+  /** What the stand-in printed (its "hang" endpoints say when they accepted a connection). */
+  standInOutput(): string;
   /** Runs a command in the namespace. */
   exec(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
@@ -59,7 +61,7 @@ export async function buildWorld(
   await waitFor("the stand-in", () => standIn.output().includes("ready") || !standIn.running(), 10_000);
   if (!standIn.running()) throw new Error(`stand-in exited: ${standIn.output()}`);
   return {
-    ns, dataDir, hash: bundle.hash, service: service.name, setTargets,
+    ns, dataDir, hash: bundle.hash, service: service.name, setTargets, standInOutput: () => standIn.output(),
     exec: (command, args) => run(command, args, { netns: ns.name, timeoutMs: 30_000 }),
     env: {
       CONFIG_BUCKET: BUCKET,

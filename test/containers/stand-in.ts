@@ -4,7 +4,9 @@
 //                                          NoSuchKey) and SSM GetParameter, both answered from <dataDir>; and
 //                                          backends "tcp:<address>:<port>:<name>" (greets "<name>", then echoes
 //                                          lines) or "http:<address>:<port>:<name>" (GET / answers "<name>",
-//                                          GET /slow answers after 2 s). Prints "ready" once all listen.
+//                                          GET /slow answers after 2 s) or "hang:<address>:<port>:<name>"
+//                                          (accepts, prints "<name> accepted", never answers: a hung endpoint).
+//                                          Prints "ready" once all listen.
 //   hold <host> <port> <ms> [connect <target>]
 //                                          connects (through an HTTP proxy with CONNECT <target> if given),
 //                                          prints the greeting, waits <ms>, sends "ping" and prints whether the
@@ -59,7 +61,13 @@ function serve(dataDir: string, awsPort: number, backends: string[]): void {
 
   for (const spec of backends) {
     const [type, address, port, name] = spec.split(":");
-    if (type === "tcp") {
+    if (type === "hang") {
+      const held: unknown[] = [];
+      createServer((socket) => {
+        held.push(socket);
+        process.stdout.write(`${name} accepted\n`);
+      }).listen(Number(port), address, ready);
+    } else if (type === "tcp") {
       createServer((socket) => {
         socket.on("error", () => undefined);
         socket.write(`${name}\n`);
