@@ -47,7 +47,7 @@ services:
     probe: (world) => tcpGreeting(world, PROXY_PORT),
     expectBefore: "backend-one",
     expectAfter: "backend-two",
-    // HAProxy's tcplog: "<client> [<date>] <frontend> <backend>/<server> <timers> <bytes> …"
+    // HAProxy's tcplog: "<client> [<date>] <frontend> <backend>/<server> <timers> <bytes> …" (configuration.txt 8.2.2)
     accessLog: /\] pool pool\/\S+ /,
     inFlight: (sandbox, world) => {
       const held = holdConnection(sandbox, world, PROXY_PORT, 2_000);
@@ -160,6 +160,11 @@ export async function exercise(kind: ProxyKind, sandbox: Sandbox, world: World, 
     expect(applied, explain()).toMatchObject({ applied: false, reason: "squid changes only by task replacement" });
   }
 
+  // The drain each daemon is asked for: HAProxy's master on SIGUSR1 soft-stops and quits once no connection
+  // remains (haproxy doc/configuration.txt, "hard-stop-after"); NGINX's master on QUIT shuts down gracefully,
+  // on TERM fast (nginx.org/en/docs/control.html); Squid on SIGTERM waits shutdown_lifetime for open
+  // connections (squid-cache.org/Doc/config/shutdown_lifetime). ECS sends SIGTERM, then SIGKILL after the
+  // task definition's stopTimeout (docs.aws.amazon.com, ContainerDefinition stopTimeout).
   const inFlight = scenario.inFlight(sandbox, world);
   await inFlight.started;
   const code = await task.stop();
