@@ -5,6 +5,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../functions/cli/fleet.ts";
+import { formatDnsPlan } from "../../functions/cli/loops.ts";
+import type { RecordReport } from "../../functions/dns/sync.ts";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.ts";
 import { FakeAws } from "../support/fake-aws.ts";
 import { writeTree } from "../support/tree.ts";
@@ -46,6 +48,24 @@ describe("fleet plan --loop dns-sync --repo", () => {
     expect(io.stdout).toContain("  router sha256:");
     expect(io.stdout).toContain("    register    10.9.0.1:5432\n    register    10.9.0.2:5432\n");
     expect(io.stdout).toContain("    skip        203.0.113.5: db.corp.test resolved to a public address; NLB IP targets must be private");
+  });
+});
+
+describe("the dns-sync plan's lookups", () => {
+  it("names, per record, the hosted zone or the resolver (and why) that answered, and the answer", () => {
+    const looked = (record: string, extra: Partial<RecordReport> & Pick<RecordReport, "source">): RecordReport =>
+      ({ record, observation: "answer", added: [], removed: [], held: [], announced: false, answer: [], ...extra });
+    const text = formatDnsPlan({
+      commit: "c1", documents: [], targetGroups: [], stateConflicts: 0,
+      looked: [
+        looked("db.corp.example.com/A", { source: "zone", zone: "Z0EXAMPLE1ABCDEF", answer: ["10.1.0.1", "10.1.0.2"], added: ["10.1.0.2"] }),
+        looked("geo.corp.example.com/A", { source: "resolver", why: "geolocation records", answer: ["10.3.0.1"] }),
+        looked("api.example.net/A", { source: "resolver", observation: "failure", failure: "timeout: ETIMEOUT" }),
+      ],
+    });
+    expect(text).toMatch(/db\.corp\.example\.com\/A\s+zone Z0EXAMPLE1ABCDEF\s+answer 10\.1\.0\.1 10\.1\.0\.2  \+10\.1\.0\.2\n/);
+    expect(text).toMatch(/geo\.corp\.example\.com\/A\s+resolver \(geolocation records\)\s+answer 10\.3\.0\.1\n/);
+    expect(text).toMatch(/api\.example\.net\/A\s+resolver\s+failure \(timeout: ETIMEOUT\), last known good kept\n/);
   });
 });
 
