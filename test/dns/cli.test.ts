@@ -63,7 +63,7 @@ describe("the dns-sync plan's lookups", () => {
         looked("api.example.net/A", { source: "resolver", observation: "failure", failure: "timeout: ETIMEOUT" }),
       ],
     });
-    expect(text).toMatch(/db\.corp\.example\.com\/A\s+zone Z0EXAMPLE1ABCDEF\s+answer 10\.1\.0\.1 10\.1\.0\.2  \+10\.1\.0\.2\n/);
+    expect(text).toMatch(/db\.corp\.example\.com\/A\s+zone Z0EXAMPLE1ABCDEF\s+answer 10\.1\.0\.1 10\.1\.0\.2 {2}\+10\.1\.0\.2\n/);
     expect(text).toMatch(/geo\.corp\.example\.com\/A\s+resolver \(geolocation records\)\s+answer 10\.3\.0\.1\n/);
     expect(text).toMatch(/api\.example\.net\/A\s+resolver\s+failure \(timeout: ETIMEOUT\), last known good kept\n/);
   });
