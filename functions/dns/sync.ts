@@ -104,10 +104,11 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
   const due = request.scope === "names"
     ? recordsAffectedBy(records, request.names)
     : records.filter((r) => ports.schedule.dueAt(recordId(r)) <= options.now);
-  const states = await ports.state.load(records.map(recordId));
-
-  const client = await sourcedClient(ports, model);
-  const sourced = await mapLimit(due, options.concurrency ?? 32, (r) => client.lookup(r.name, r.family));
+  // The stored state and the lookups are independent: read them side by side.
+  const [states, sourced] = await Promise.all([
+    ports.state.load(records.map(recordId)),
+    sourcedClient(ports, model).then((client) => mapLimit(due, options.concurrency ?? 32, (r) => client.lookup(r.name, r.family))),
+  ]);
   const looked: RecordReport[] = [];
   let stateConflicts = 0;
   for (const [i, record] of due.entries()) {
@@ -137,11 +138,15 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
   }
 
   const addressesOf = (family: 4 | 6) => (name: string) => Object.keys(states.get(recordId({ name, family }))?.value.addresses ?? {});
-  const documents = await convergeDocuments(model, addressesOf(4), ports.documents, options);
-  const targetGroups: TargetGroupPlan[] = [];
-  for (const group of model.targetGroups) {
-    targetGroups.push(await convergeTargetGroup(group, addressesOf(group.ipAddressType === "ipv6" ? 6 : 4), ports, options));
-  }
+  // Runtime documents and target groups do not depend on each other: a change reaches both at once.
+  const [documents, targetGroups] = await Promise.all([
+    convergeDocuments(model, addressesOf(4), ports.documents, options),
+    (async () => {
+      const plans: TargetGroupPlan[] = [];
+      for (const group of model.targetGroups) plans.push(await convergeTargetGroup(group, addressesOf(group.ipAddressType === "ipv6" ? 6 : 4), ports, options));
+      return plans;
+    })(),
+  ]);
   return { commit: snapshot.commit, looked, documents, targetGroups, stateConflicts };
 }
 
