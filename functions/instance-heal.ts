@@ -6,7 +6,7 @@ import { requireEnv } from "./aws/clients.ts";
 import { leaseStore } from "./aws/state-table.ts";
 import { HealEvent } from "./heal/events.ts";
 import {
-  DEFAULT_POLICY, HEAL_TIMEOUT_SECONDS, healLaunch, healTermination, healWorstCaseMs, type HealPolicy, type HealPorts,
+  DEFAULT_POLICY, HEAL_TIMEOUT_SECONDS, continueIntoWarmPool, healLaunch, healTermination, healWorstCaseMs, type HealPolicy, type HealPorts,
 } from "./heal/heal.ts";
 import { eventHandler, once, powertools } from "./lambda.ts";
 
@@ -56,6 +56,11 @@ export const handler = eventHandler(tools, HealEvent, async (event) => {
     autoScalingGroupName: d.AutoScalingGroupName, lifecycleHookName: d.LifecycleHookName,
     lifecycleActionToken: d.LifecycleActionToken, instanceId: d.EC2InstanceId,
   };
+  if (d.Destination === "WarmPool") {
+    const warming = await continueIntoWarmPool(hook, ports());
+    logger.info("instance entering the warm pool: no ENI, no Elastic IP", { instanceId: hook.instanceId, origin: d.Origin, ...warming });
+    return warming;
+  }
   const outcome = await healLaunch(hook, Date.parse(event.time), ports(), policy());
   switch (outcome.kind) {
     case "continued":

@@ -2,7 +2,15 @@
 import { EventBridgeSchema } from "@aws-lambda-powertools/parser/schemas/eventbridge";
 import { z } from "zod";
 
-/** Auto Scaling's launch lifecycle hook, delivered by EventBridge; the instance waits in Pending:Wait. */
+/**
+ * Where a launching instance comes from and goes to. With a warm pool the launch hook fires twice per instance:
+ * EC2 → WarmPool (held in Warmed:Pending:Wait) and later WarmPool → AutoScalingGroup (Pending:Wait); a cold launch
+ * is EC2 → AutoScalingGroup (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html,
+ * https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pools-eventbridge-events.html).
+ */
+export const LaunchEndpoint = z.enum(["EC2", "AutoScalingGroup", "WarmPool"]);
+
+/** Auto Scaling's launch lifecycle hook, delivered by EventBridge; the instance waits in Pending:Wait (or Warmed:Pending:Wait). */
 export const LaunchLifecycleAction = EventBridgeSchema.extend({
   "detail-type": z.literal("EC2 Instance-launch Lifecycle Action"),
   source: z.literal("aws.autoscaling"),
@@ -12,6 +20,9 @@ export const LaunchLifecycleAction = EventBridgeSchema.extend({
     LifecycleHookName: z.string().min(1),
     EC2InstanceId: z.string().regex(/^i-[0-9a-f]+$/),
     LifecycleTransition: z.literal("autoscaling:EC2_INSTANCE_LAUNCHING"),
+    // Absent in older samples: such an event is a launch into the group.
+    Origin: LaunchEndpoint.optional(),
+    Destination: LaunchEndpoint.optional(),
   }),
 });
 

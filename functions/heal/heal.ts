@@ -134,6 +134,26 @@ export async function healLaunch(hook: LifecycleHook, eventTime: number, ports: 
   }
 }
 
+/** Auto Scaling's state for an instance launching into the warm pool while the launch hook holds it. */
+export const WARM_POOL_WAIT_STATE = "Warmed:Pending:Wait";
+
+export type WarmPoolOutcome =
+  | { readonly kind: "warming" }
+  | { readonly kind: "already-done"; readonly state: string | undefined };
+
+/**
+ * An instance launching into the warm pool only warms up (user data, then stopped): it must not take the site's
+ * ENI or Elastic IP, which the serving instance holds. Its hook is completed with CONTINUE and nothing else is
+ * written; it gets the ENI and EIP when it leaves the pool (Pending:Wait, Origin WarmPool), like a cold launch.
+ * A replayed event finds the instance no longer in Warmed:Pending:Wait and writes nothing.
+ */
+export async function continueIntoWarmPool(hook: LifecycleHook, ports: Pick<HealPorts, "autoScaling">): Promise<WarmPoolOutcome> {
+  const state = await ports.autoScaling.lifecycleState(hook.instanceId);
+  if (state !== WARM_POOL_WAIT_STATE) return { kind: "already-done", state };
+  await ports.autoScaling.complete(hook, "CONTINUE");
+  return { kind: "warming" };
+}
+
 export type TerminationOutcome =
   | { readonly kind: "not-ours"; readonly reason: string }
   | { readonly kind: "nothing-attached" }

@@ -106,8 +106,11 @@ export class FakeEc2 {
     this.asg.on(CompleteLifecycleActionCommand).callsFake(async (input) => {
       await this.delay();
       const instance = this.instances.get(input.InstanceId)!;
-      if (instance.lifecycle !== "Pending:Wait") throw Object.assign(new Error("No active Lifecycle Action found"), { name: "ValidationError", $metadata: {} });
-      instance.lifecycle = input.LifecycleActionResult === "CONTINUE" ? "InService" : "Terminating";
+      // A warm-pool launch waits in Warmed:Pending:Wait and, continued, is stopped in the pool (Warmed:Stopped).
+      const warming = instance.lifecycle === "Warmed:Pending:Wait";
+      if (instance.lifecycle !== "Pending:Wait" && !warming) throw Object.assign(new Error("No active Lifecycle Action found"), { name: "ValidationError", $metadata: {} });
+      if (warming) instance.lifecycle = input.LifecycleActionResult === "CONTINUE" ? "Warmed:Stopped" : "Warmed:Terminating";
+      else instance.lifecycle = input.LifecycleActionResult === "CONTINUE" ? "InService" : "Terminating";
       return {};
     });
   }
