@@ -65,6 +65,8 @@ export async function ProxyServices({ stack }: StackContext) {
   const taskTargetGroups: TaskTargetGroups[] = [];
   const reconciledTargetGroups: elbv2.NetworkTargetGroup[] = [];
   const taskRoles: iam.IRole[] = [];
+  /** Per service its NLB and every listener's target group (the Operations stack alarms on their health). */
+  const loadBalancers: Record<string, { nlb: elbv2.NetworkLoadBalancer; targetGroups: elbv2.NetworkTargetGroup[] }> = {};
   for (const service of services) {
     const id = constructId(service.name);
     const bundle = rendered.find((b) => b.service === service.name)!;
@@ -109,6 +111,8 @@ export async function ProxyServices({ stack }: StackContext) {
     const nlb = new elbv2.NetworkLoadBalancer(stack, `${id}Nlb`, { vpc, vpcSubnets: { subnets: nlbSubnets.subnets }, internetFacing: false, crossZoneEnabled: true });
     NagSuppressions.addResourceSuppressions(nlb, [{ id: "AwsSolutions-ELB2", reason: "TCP listeners only: NLB access logs cover TLS listeners, so the log would stay empty." }]);
     const reconciled: TaskTargetGroups["targetGroups"] = [];
+    const listenerGroups: elbv2.NetworkTargetGroup[] = [];
+    loadBalancers[service.name] = { nlb, targetGroups: listenerGroups };
     ports.forEach((port, i) => {
       const targetGroupProps = {
         port,
@@ -119,11 +123,12 @@ export async function ProxyServices({ stack }: StackContext) {
       };
       const listener = nlb.addListener(`Port${port}`, { port, protocol: elbv2.Protocol.TCP });
       if (i === 0) {
-        listener.addTargets(`Port${port}`, { ...targetGroupProps, targets: [fargate.loadBalancerTarget({ containerName: "proxy", containerPort: port })] });
+        listenerGroups.push(listener.addTargets(`Port${port}`, { ...targetGroupProps, targets: [fargate.loadBalancerTarget({ containerName: "proxy", containerPort: port })] }));
         return;
       }
       const targetGroup = new elbv2.NetworkTargetGroup(stack, `${id}Port${port}Targets`, { ...targetGroupProps, vpc, targetType: elbv2.TargetType.IP });
       listener.addTargetGroups(`Port${port}`, targetGroup);
+      listenerGroups.push(targetGroup);
       reconciled.push({ arn: targetGroup.targetGroupArn, port });
       reconciledTargetGroups.push(targetGroup);
     });
@@ -157,5 +162,5 @@ export async function ProxyServices({ stack }: StackContext) {
     ],
   }]);
   waiveSstInternals(stack);
-  return { cluster, ecsServices, taskTargetGroups, reconciledTargetGroups, taskRoles };
+  return { cluster, ecsServices, taskTargetGroups, reconciledTargetGroups, taskRoles, loadBalancers };
 }
