@@ -37,6 +37,13 @@ export interface DeploySettings {
    * ENI. A route names one ENI, so such a site runs in one availability zone (the first).
    */
   readonly vpnRoutes: boolean;
+  /** PROXY_FLEET_ALARM_EMAIL: an address subscribed (by email) to the stage's alarm topic. */
+  readonly alarmEmail?: string;
+  /**
+   * PROXY_FLEET_ALARM_TOPIC_ARN: an existing SNS topic every alarm also notifies (SNS cannot subscribe a topic to a
+   * topic, so it becomes a second alarm action).
+   */
+  readonly alarmTopicArn?: string;
 }
 
 /**
@@ -66,9 +73,18 @@ export function deploySettings(env: Record<string, string | undefined> = process
       throw new Error(`PROXY_FLEET_ENDPOINT_PRINCIPALS: "${principal}" is not an IAM principal ARN (arn:aws:iam::<account>:root|role/…|user/…)`);
     }
   }
+  const alarmEmail = env.PROXY_FLEET_ALARM_EMAIL?.trim() || undefined;
+  if (alarmEmail && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(alarmEmail)) {
+    throw new Error(`PROXY_FLEET_ALARM_EMAIL="${alarmEmail}": expected one email address (name@example.com)`);
+  }
+  const alarmTopicArn = env.PROXY_FLEET_ALARM_TOPIC_ARN?.trim() || undefined;
+  if (alarmTopicArn && !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/.test(alarmTopicArn)) {
+    throw new Error(`PROXY_FLEET_ALARM_TOPIC_ARN="${alarmTopicArn}": expected a standard SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)`);
+  }
   return {
     ...(reservedConcurrency ? { reservedConcurrency } : {}),
     createTrail: flag("PROXY_FLEET_CREATE_TRAIL"), endpointPrincipals, vpnRoutes: flag("PROXY_FLEET_VPN_ROUTES"),
+    ...(alarmEmail ? { alarmEmail } : {}), ...(alarmTopicArn ? { alarmTopicArn } : {}),
   };
 }
 
