@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Context } from "aws-lambda";
-import { CompleteLifecycleActionCommand, RecordLifecycleActionHeartbeatCommand } from "@aws-sdk/client-auto-scaling";
+import { CompleteLifecycleActionCommand, DescribeAutoScalingInstancesCommand, RecordLifecycleActionHeartbeatCommand } from "@aws-sdk/client-auto-scaling";
 import {
   AssociateAddressCommand, AttachNetworkInterfaceCommand, DescribeNetworkInterfacesCommand, DetachNetworkInterfaceCommand,
   ModifyNetworkInterfaceAttributeCommand,
@@ -220,5 +220,102 @@ describe("stage isolation", () => {
     expect(ec2.enis.get("eni-0prod000000000000")!.attachment?.instanceId).toBe(OLD);
     expect(ec2.addresses.get("eipalloc-0prod")!.eniId).toBe("eni-0prod000000000000");
     expect(ec2.ec2).not.toHaveReceivedCommand(DetachNetworkInterfaceCommand);
+  });
+});
+
+// With a warm pool the launch hook fires twice per instance: launching into the pool (Origin EC2, Destination
+// WarmPool, state Warmed:Pending:Wait) and leaving it for the group (Origin WarmPool, Destination AutoScalingGroup,
+// state Pending:Wait) (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html; the
+// event shapes: https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pools-eventbridge-events.html).
+// DescribeAutoScalingInstances reports warm-pool states too (AutoScalingInstanceDetails.LifecycleState:
+// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_AutoScalingInstanceDetails.html).
+describe("warm pool", () => {
+  const WARM = "i-0c2d3e4f5a6b7c8d9";
+  const intoPool = async () => JSON.parse(await readFile(`${EVENTS}/autoscaling-warm-pool-launch-into-pool.json`, "utf8"));
+  const leavePool = async () => JSON.parse(await readFile(`${EVENTS}/autoscaling-warm-pool-leave-pool.json`, "utf8"));
+  const warmHook = (token: string) => ({ ...HOOK, InstanceId: WARM, LifecycleActionToken: token });
+  const ec2Writes = () => WRITES.map((c) => ec2.ec2.commandCalls(c as never).length).reduce((a, b) => a + b, 0);
+
+  it("the sample events say what the docs say: EC2 → WarmPool, then WarmPool → AutoScalingGroup", async () => {
+    expect((await intoPool()).detail).toMatchObject({ Origin: "EC2", Destination: "WarmPool", LifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING" });
+    expect((await leavePool()).detail).toMatchObject({ Origin: "WarmPool", Destination: "AutoScalingGroup", LifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING" });
+  });
+
+  it("launching into the pool (Warmed:Pending:Wait): CONTINUE only — no EC2 call at all, the serving instance keeps the ENI and EIP", async () => {
+    ec2.addEni(ENI, "datacenter-vpn", "us-east-1a", NEW); // the serving instance holds the ENI and the EIP
+    ec2.addresses.set("eipalloc-0a1b2c3d4e5f60718", { service: "datacenter-vpn", eniId: ENI });
+    ec2.instances.set(WARM, { az: "us-east-1a", service: "datacenter-vpn", lifecycle: "Warmed:Pending:Wait" });
+    expect(await handler(await intoPool(), context)).toEqual({ kind: "warming" });
+    expect(ec2.ec2.calls()).toHaveLength(0);
+    expect(ec2.asg).toHaveReceivedCommandWith(DescribeAutoScalingInstancesCommand, { InstanceIds: [WARM] });
+    expect(ec2.asg).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
+    expect(ec2.asg).toHaveReceivedCommandWith(CompleteLifecycleActionCommand, { ...warmHook("11111111-2222-3333-4444-555555555555"), LifecycleActionResult: "CONTINUE" });
+    expect(ec2.instances.get(WARM)!.lifecycle).toBe("Warmed:Stopped");
+    expect(ec2.enis.get(ENI)!.attachment?.instanceId).toBe(NEW);
+    expect(ec2.addresses.get("eipalloc-0a1b2c3d4e5f60718")!.eniId).toBe(ENI);
+    expect(aws.writes()).toEqual({}); // no lease either: nothing is attached, so nothing to serialize
+  });
+
+  it("leaving the pool for the group (Pending:Wait, Origin WarmPool): detach from the dead instance, attach, EIP, CONTINUE — as a cold launch", async () => {
+    ec2.addEni(ENI, "datacenter-vpn", "us-east-1a", OLD);
+    ec2.addresses.set("eipalloc-0a1b2c3d4e5f60718", { service: "datacenter-vpn", eniId: "eni-0somewhereelse0000" });
+    ec2.instances.set(WARM, { az: "us-east-1a", service: "datacenter-vpn", lifecycle: "Pending:Wait" });
+    expect(await handler(await leavePool(), context)).toMatchObject({ kind: "continued", attempts: 1 });
+    expect(ec2.ec2).toHaveReceivedCommandWith(DetachNetworkInterfaceCommand, { AttachmentId: `eni-attach-old-${ENI}`, Force: true });
+    expect(ec2.ec2).toHaveReceivedCommandWith(AttachNetworkInterfaceCommand, { NetworkInterfaceId: ENI, InstanceId: WARM, DeviceIndex: 1 });
+    expect(ec2.ec2).toHaveReceivedCommandWith(AssociateAddressCommand, { AllocationId: "eipalloc-0a1b2c3d4e5f60718", NetworkInterfaceId: ENI, AllowReassociation: true });
+    expect(ec2.ec2).toHaveReceivedCommandWith(ModifyNetworkInterfaceAttributeCommand, { NetworkInterfaceId: ENI, SourceDestCheck: { Value: false } });
+    expect(ec2.asg).toHaveReceivedCommandWith(CompleteLifecycleActionCommand, { ...warmHook("66666666-7777-8888-9999-000000000000"), LifecycleActionResult: "CONTINUE" });
+    expect(ec2Writes()).toBe(4);
+    expect(ec2.enis.get(ENI)!.attachment?.instanceId).toBe(WARM);
+    expect(ec2.addresses.get("eipalloc-0a1b2c3d4e5f60718")!.eniId).toBe(ENI);
+    expect(ec2.instances.get(WARM)!.lifecycle).toBe("InService");
+  }, 30_000);
+
+  it("the warm path sends the same EC2 writes as a cold launch of the same world", async () => {
+    const sent = () => WRITES.flatMap((c) => ec2.ec2.commandCalls(c as never).map((call) => ({ command: c.name, input: { ...(call.args[0] as { input: Record<string, unknown> }).input } })));
+    ec2.instances.set(WARM, { az: "us-east-1a", service: "datacenter-vpn", lifecycle: "Pending:Wait" });
+    await handler(await leavePool(), context);
+    const warm = sent().map((w) => JSON.stringify(w).replaceAll(WARM, "<instance>"));
+    // A fresh world, and the cold launch event for another instance.
+    ec2.restore();
+    ec2 = new FakeEc2();
+    ec2.instances.set(NEW, { az: "us-east-1a", service: "datacenter-vpn", lifecycle: "Pending:Wait" });
+    ec2.addEni(ENI, "datacenter-vpn", "us-east-1a");
+    ec2.addresses.set("eipalloc-0a1b2c3d4e5f60718", { service: "datacenter-vpn" });
+    vi.resetModules();
+    handler = (await import("../../functions/instance-heal.ts")).handler as unknown as Handler;
+    await handler(await launch(), context);
+    const cold = sent().map((w) => JSON.stringify(w).replaceAll(NEW, "<instance>"));
+    expect(warm).toHaveLength(3); // attach, associate, source/dest check
+    expect(warm).toEqual(cold);
+  });
+
+  it("replayed events change nothing: into-pool after the pool stopped it, leave-pool after it is in service — no writes", async () => {
+    ec2.instances.set(WARM, { az: "us-east-1a", service: "datacenter-vpn", lifecycle: "Warmed:Pending:Wait" });
+    await handler(await intoPool(), context);
+    ec2.instances.get(WARM)!.lifecycle = "Pending:Wait"; // later it leaves the pool
+    await handler(await leavePool(), context);
+    ec2.ec2.resetHistory();
+    ec2.asg.resetHistory();
+    aws.resetHistory();
+    expect(await handler(await intoPool(), context)).toEqual({ kind: "already-done", state: "InService" });
+    expect(await handler(await leavePool(), context)).toEqual({ kind: "already-done", actions: [] });
+    expect(writes()).toBe(0);
+    expect(aws.writes()).toEqual({});
+  });
+
+  it("an into-pool event replayed while the instance still sits stopped in the pool writes nothing either", async () => {
+    ec2.instances.set(WARM, { az: "us-east-1a", service: "datacenter-vpn", lifecycle: "Warmed:Stopped" });
+    expect(await handler(await intoPool(), context)).toEqual({ kind: "already-done", state: "Warmed:Stopped" });
+    expect(writes()).toBe(0);
+  });
+
+  it("a cold launch event without Origin/Destination (older shape) is still healed as a launch into the group", async () => {
+    const event = await launch();
+    delete event.detail.Origin;
+    delete event.detail.Destination;
+    expect(await handler(event, context)).toMatchObject({ kind: "continued" });
+    expect(ec2.ec2).toHaveReceivedCommandWith(AttachNetworkInterfaceCommand, { NetworkInterfaceId: ENI, InstanceId: NEW, DeviceIndex: 1 });
   });
 });
