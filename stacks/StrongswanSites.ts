@@ -32,6 +32,10 @@ export const LIFECYCLE_HOOK = "attach-persistent-eni";
  * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-optimized_AMI.html).
  */
 export const STRONGSWAN_INSTANCE_TYPE = "t3.small";
+/** Instances kept stopped in each site's warm pool: one, so a replacement never needs a cold launch. */
+export const WARM_POOL_MIN_SIZE = 1;
+/** The ECS agent setting that keeps a warming instance out of the cluster until it enters service. */
+export const ECS_WARM_POOLS_CHECK = "ECS_WARM_POOLS_CHECK=true";
 
 export async function StrongswanSites({ stack }: StackContext) {
   const { bundles, state, repository, trackedBranch } = use(ConfigStore);
@@ -111,6 +115,12 @@ export async function StrongswanSites({ stack }: StackContext) {
         });
       });
     }
+    // The ECS agent on a warm-pool instance waits until the instance leaves the pool before it registers, so the
+    // task is placed only on the instance that serves (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-warm-pool.html).
+    // First in the script: Auto Scaling stops a warmed instance without waiting for user data to finish
+    // (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html).
+    const userData = ec2.UserData.forLinux();
+    userData.addCommands(`echo ${ECS_WARM_POOLS_CHECK} >> /etc/ecs/ecs.config`);
     const group = new autoscaling.AutoScalingGroup(stack, `${id}Group`, {
       autoScalingGroupName: stageName(stage, name),
       vpc,
@@ -121,7 +131,7 @@ export async function StrongswanSites({ stack }: StackContext) {
         role,
         securityGroup,
         requireImdsv2: true,
-        userData: ec2.UserData.forLinux(),
+        userData,
         blockDevices: [{ deviceName: "/dev/xvda", volume: ec2.BlockDeviceVolume.ebs(30, { encrypted: true }) }],
       }),
       minCapacity: 1,
@@ -137,6 +147,14 @@ export async function StrongswanSites({ stack }: StackContext) {
       heartbeatTimeout: LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS,
       defaultResult: "ABANDON",
     }];
+    // One stopped instance always ready to replace the serving one: a warm start skips the cold launch's boot
+    // and first-boot initialization. MinSize, because with max = desired = 1 the pool's default size (max − desired)
+    // is 0 (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html). Stopped, not hibernated:
+    // hibernation needs it enabled at launch in the launch template and a root volume holding the RAM
+    // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/hibernating-prerequisites.html) for a saving the budget
+    // does not need (docs/heal.md). No reuse on scale-in: ECS does not allow it
+    // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-warm-pool.html).
+    group.addWarmPool({ minSize: WARM_POOL_MIN_SIZE, poolState: autoscaling.PoolState.STOPPED, reuseOnScaleIn: false });
     // The first launch needs the heal rule, its Lambda and the ENIs/EIP it attaches to exist already.
     group.node.addDependency(instanceHeal.fn, ...instanceHeal.rules, ...persistent, eip);
 

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { synth } from "../support/synth.ts";
 import { ConfigStore } from "../../stacks/ConfigStore.ts";
 import { Network } from "../../stacks/Network.ts";
-import { LIFECYCLE_HOOK, StrongswanSites } from "../../stacks/StrongswanSites.ts";
+import { ECS_WARM_POOLS_CHECK, LIFECYCLE_HOOK, StrongswanSites, WARM_POOL_MIN_SIZE } from "../../stacks/StrongswanSites.ts";
 import { HEAL_TIMEOUT_SECONDS, LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS, healWorstCaseMs } from "../../functions/heal/heal.ts";
 
 let template: Template;
@@ -31,6 +31,42 @@ describe("StrongswanSites (examples/: datacenter-vpn and partner-forward)", () =
     });
     template.resourceCountIs("AWS::AutoScaling::LifecycleHook", 0);
     template.resourceCountIs("AWS::EC2::Route", 0); // routes to the ENIs only with PROXY_FLEET_VPN_ROUTES=true
+  });
+
+  // The warm pool keeps one stopped instance per site; MinSize because max = desired = 1 would size the pool
+  // max − desired = 0 (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html); ECS forbids
+  // ReuseOnScaleIn (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-warm-pool.html).
+  it("gives every site's group a warm pool of one stopped instance, the launch hook handling both of its transitions", () => {
+    const groups = template.findResources("AWS::AutoScaling::AutoScalingGroup");
+    const pools = Object.values(template.findResources("AWS::AutoScaling::WarmPool")) as { Properties: Record<string, unknown> }[];
+    expect(pools).toHaveLength(Object.keys(groups).length);
+    expect(WARM_POOL_MIN_SIZE).toBeGreaterThanOrEqual(1);
+    for (const pool of pools) {
+      expect(pool.Properties).toMatchObject({ MinSize: WARM_POOL_MIN_SIZE, PoolState: "Stopped" });
+      expect([undefined, false]).toContain((pool.Properties.InstanceReusePolicy as { ReuseOnScaleIn?: boolean } | undefined)?.ReuseOnScaleIn);
+    }
+    // Each pool names a different group of this stack.
+    const named = pools.map((p) => JSON.stringify(p.Properties.AutoScalingGroupName));
+    expect(new Set(named).size).toBe(pools.length);
+    for (const id of Object.keys(groups)) expect(named.some((n) => n.includes(id))).toBe(true);
+    // The same hook (part of each group) pauses an instance in Warmed:Pending:Wait and again in Pending:Wait
+    // (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html): no second hook.
+    for (const group of Object.values(groups) as { Properties: { LifecycleHookSpecificationList: { LifecycleTransition: string }[] } }[]) {
+      expect(group.Properties.LifecycleHookSpecificationList.map((h) => h.LifecycleTransition)).toEqual(["autoscaling:EC2_INSTANCE_LAUNCHING"]);
+    }
+  });
+
+  // ECS_WARM_POOLS_CHECK=true in /etc/ecs/ecs.config: the agent does not register a warming instance
+  // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-warm-pool.html).
+  it("sets the ECS warm-pool check in every site's user data, before the agent's cluster setting", () => {
+    const templates = Object.values(template.findResources("AWS::EC2::LaunchTemplate")) as { Properties: { LaunchTemplateData: { UserData?: unknown } } }[];
+    const scripts = templates.map((t) => JSON.stringify(t.Properties.LaunchTemplateData.UserData ?? ""));
+    expect(scripts).toHaveLength(2);
+    for (const script of scripts) {
+      expect(script).toContain(`echo ${ECS_WARM_POOLS_CHECK} >> /etc/ecs/ecs.config`);
+      expect(script).toContain("ECS_CLUSTER=");
+      expect(script.indexOf(ECS_WARM_POOLS_CHECK)).toBeLessThan(script.indexOf("ECS_CLUSTER="));
+    }
   });
 
   // Retained ENIs/EIPs outlive `sst remove` and a redeploy then creates a second, identically tagged set; the stack
