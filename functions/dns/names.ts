@@ -51,7 +51,8 @@ export function recordsInFleet(model: FleetModel): RecordKey[] {
 
 /**
  * The records a Route 53 change can affect: names equal to a changed record name or under it (a change to
- * "example.com" or "*.example.com" affects "db.example.com"). CNAME chains are covered by the schedule.
+ * "example.com" or "*.example.com" affects "db.example.com"). A record whose last zone answer came through a
+ * changed name (a CNAME value, an alias target) is affected too (syncDns asks with those names).
  */
 export function recordsAffectedBy(records: readonly RecordKey[], changedNames: readonly string[]): RecordKey[] {
   const changed = changedNames.map((n) => n.toLowerCase().replace(/\.$/, "").replace(/^\*\./, ""));

@@ -62,9 +62,21 @@ export interface DocumentStore {
   put(service: string, body: string, hash: string): Promise<void>;
 }
 
-/** When each record is next due; kept in memory across warm invocations (a cold start looks up everything). */
+/**
+ * When each record is next due, and the names its last answer came through; kept in memory across warm
+ * invocations (a cold start looks up everything, and a change to a CNAME target is then seen by the schedule).
+ */
 export class LookupSchedule {
   private readonly due = new Map<string, number>();
+  private readonly through = new Map<string, readonly string[]>();
+  /** The CNAME values and alias targets the record's last answer came through. */
+  via(id: string): readonly string[] {
+    return this.through.get(id) ?? [];
+  }
+  setVia(id: string, names: readonly string[]): void {
+    if (names.length > 0) this.through.set(id, names);
+    else this.through.delete(id);
+  }
   dueAt(id: string): number {
     return this.due.get(id) ?? 0;
   }

@@ -102,7 +102,7 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
 
   const records = recordsInFleet(model);
   const due = request.scope === "names"
-    ? recordsAffectedBy(records, request.names)
+    ? records.filter((r) => recordsAffectedBy([r, ...ports.schedule.via(recordId(r)).map((name) => ({ name, family: r.family }))], request.names).length > 0)
     : records.filter((r) => ports.schedule.dueAt(recordId(r)) <= options.now);
   // The stored state and the lookups are independent: read them side by side.
   const [states, sourced] = await Promise.all([
@@ -113,10 +113,11 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
   let stateConflicts = 0;
   for (const [i, record] of due.entries()) {
     const id = recordId(record);
-    const { observation, source, zone, why } = sourced[i]!;
+    const { observation, source, zone, why, via } = sourced[i]!;
     const result = await trackAndSave(id, observation, states, ports.state, policy, options);
     stateConflicts += result.conflicts;
     ports.schedule.set(id, options.now + result.step.nextLookupInMs);
+    if (observation.kind !== "failure") ports.schedule.setVia(id, via ?? []);
     looked.push({
       record: id,
       observation: observation.kind,

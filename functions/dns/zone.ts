@@ -144,6 +144,8 @@ export interface SourcedObservation {
   /** The zone that answered (source "zone"), or why the resolver was asked although the name is in a zone. */
   readonly zone?: string;
   readonly why?: string;
+  /** The other names the answer came through (CNAME values, alias targets): a change to one of them changes it. */
+  readonly via?: readonly string[];
 }
 
 export interface SourcedDnsClient {
@@ -185,7 +187,7 @@ export function zoneAwareClient(options: ZoneClientOptions): SourcedDnsClient {
   }
 
   /** Addresses for `name` as the zone (and for outside names, the resolver) gives them. */
-  async function resolveName(name: string, family: Family, hops: number): Promise<Observation | { kind: "defer"; why: string }> {
+  async function resolveName(name: string, family: Family, hops: number, via: Set<string>): Promise<Observation | { kind: "defer"; why: string }> {
     const zone = zoneFor(name, options.zones);
     if (!zone) return options.resolver.lookup(name, family);
     if (hops > MAX_HOPS) return { kind: "failure", reason: "bad-response", detail: `more than ${MAX_HOPS} CNAME/alias hops at ${name}` };
@@ -202,7 +204,8 @@ export function zoneAwareClient(options: ZoneClientOptions): SourcedDnsClient {
       if (leaf.kind === "addresses") {
         return leaf.addresses.length > 0 ? { kind: "answer", addresses: leaf.addresses, ttlSeconds: leaf.ttlSeconds } : { kind: "nodata" };
       }
-      const followed = await resolveName(leaf.name, family, hops + 1);
+      via.add(leaf.name);
+      const followed = await resolveName(leaf.name, family, hops + 1, via);
       // A deferred name further down the chain is asked of the resolver by that name.
       const resolved = followed.kind === "defer" ? await options.resolver.lookup(leaf.name, family) : followed;
       return resolved.kind === "answer" && leaf.ttlSeconds !== undefined
@@ -216,9 +219,10 @@ export function zoneAwareClient(options: ZoneClientOptions): SourcedDnsClient {
     async lookup(name, family) {
       const zone = zoneFor(name, options.zones);
       if (!zone) return viaResolver(name, family);
-      const observation = await resolveName(name, family, 0);
+      const via = new Set<string>();
+      const observation = await resolveName(name, family, 0, via);
       if (observation.kind === "defer") return viaResolver(name, family, observation.why);
-      return { observation, source: "zone", zone: zone.id };
+      return { observation, source: "zone", zone: zone.id, ...(via.size > 0 ? { via: [...via].sort() } : {}) };
     },
   };
 }

@@ -1,7 +1,9 @@
 // Reading names from the hosted zone: the target list per routing policy, split horizon, CNAME and alias
 // walks, and which source answered. Pure core and the zone-aware client over in-memory ports.
 import { describe, expect, it } from "vitest";
+import { memoryDnsPorts } from "../../functions/dns/memory.ts";
 import type { DnsClient, Observation } from "../../functions/dns/resolve.ts";
+import { syncDns } from "../../functions/dns/sync.ts";
 import {
   chooseRecordSets, normalizeName, union, zoneAwareClient, zoneFor, type HostedZone, type ZonePort, type ZoneRecordSet,
 } from "../../functions/dns/zone.ts";
@@ -181,5 +183,34 @@ describe("the zone-aware client", () => {
     expect(await client.lookup("db.corp.test", 4)).toEqual({
       source: "zone", zone: "ZCORP", observation: { kind: "failure", reason: "throttled", detail: "Throttling: Rate exceeded" },
     });
+  });
+});
+
+describe("a run on a change event", () => {
+  const fleetYaml = `version: 1
+services:
+  router:
+    kind: haproxy
+    listeners:
+      - { name: pg, port: 5432, backends: [{ host: db.corp.test, port: 5432 }, { host: cache.corp.test, port: 6379 }] }
+`;
+  it("reads a name whose last answer came through the changed name (its CNAME target), and the new answer reaches the document", async () => {
+    let pool = ["10.0.0.1"];
+    const records = () => [
+      { Name: "db.corp.test.", Type: "CNAME", TTL: 300, ResourceRecords: [{ Value: "pool.corp.test" }] },
+      a("pool.corp.test", pool),
+      a("cache.corp.test", ["10.0.9.9"]),
+    ];
+    const zones: HostedZone[] = [{ id: "ZCORP", name: "corp.test", private: true }];
+    const stale: DnsClient = { lookup: async () => ({ kind: "answer", addresses: ["10.0.0.1"], ttlSeconds: 300 }) };
+    const ports = {
+      ...memoryDnsPorts({ commit: "c1", files: { "fleet.yaml": fleetYaml } }, () => stale),
+      zones: { ids: ["ZCORP"], hostedZones: async () => zones, recordSets: async (_: string, name: string) => records().filter((r) => normalizeName(r.Name ?? "") === name) } satisfies ZonePort,
+    };
+    await syncDns({ scope: "due" }, ports, { now: 1_000 });
+    pool = ["10.0.0.2"];
+    const report = await syncDns({ scope: "names", names: ["pool.corp.test."] }, ports, { now: 2_000 });
+    expect(report.looked.map((r) => [r.record, r.source, r.answer])).toEqual([["db.corp.test/A", "zone", ["10.0.0.2"]]]);
+    expect(JSON.parse(ports.documents.documents.get("router")!.body).targets["db.corp.test"]).toEqual(["10.0.0.1", "10.0.0.2"]);
   });
 });
