@@ -18,6 +18,7 @@ import { contextWith, type RenderContext, type ResolvedTargets } from "../../fun
 import { BundleRefused, verifyBundle, type BundleSource } from "./bundle.ts";
 import { checkHaproxy, checkNginx, checkSquid, type CheckResult } from "./checks.ts";
 import { DRAIN_SIGNAL, haproxyUserConfig, startHaproxy, startNginx, startSquid } from "./daemons.ts";
+import { haproxyStatMetrics, isDeniedRequest, type MetricValues } from "./metrics.ts";
 import { run, userIds, waitFor, type Daemon, type DaemonExit } from "./process.ts";
 
 export interface AgentOptions {
@@ -55,6 +56,8 @@ export class Agent {
   private haproxyExtraConfigs: string[] = [];
   private readonly options: AgentOptions;
   private lastApply: ApplyResult = { applied: true, reason: "started" };
+  /** Squid access-log lines of denied requests since the last sample. */
+  private deniedSinceSample = 0;
 
   private constructor(model: ServiceModel, hash: string, options: AgentOptions) {
     this.model = model;
@@ -118,6 +121,21 @@ export class Agent {
   health(): { ok: boolean; service: string; kind: string; hash: string; lastApply: ApplyResult } {
     const alive = this.daemon?.running() ?? false;
     return { ok: alive, service: this.model.name, kind: this.model.kind, hash: this.hash, lastApply: this.lastApply };
+  }
+
+  /**
+   * The data plane's gauges now: HAProxy's current sessions and servers up/down (`show stat` on the stats
+   * socket the renderer declares in the run directory), Squid's denied requests since the last sample.
+   * NGINX has none in the metric contract.
+   */
+  async sample(): Promise<MetricValues> {
+    if (this.model.kind === "haproxy") return haproxyStatMetrics(await masterCommand(join(this.options.runDir, "haproxy.sock"), "show stat"));
+    if (this.model.kind === "squid") {
+      const denied = this.deniedSinceSample;
+      this.deniedSinceSample = 0;
+      return { RequestsDenied: denied };
+    }
+    return {};
   }
 
   /** Resolves when the daemon exits, whether asked to or not. */
@@ -186,7 +204,12 @@ export class Agent {
   private async launch(): Promise<void> {
     const file = join(this.options.bundleDir, this.mainFile());
     const sink = this.options.onDaemonLine;
-    const output = sink ? { onLine: (line: string) => sink(this.model.kind, line) } : {};
+    const output = {
+      onLine: (line: string) => {
+        if (this.model.kind === "squid" && isDeniedRequest(line)) this.deniedSinceSample += 1;
+        sink?.(this.model.kind, line);
+      },
+    };
     if (this.model.kind === "haproxy") {
       const haproxy = startHaproxy(file, this.options.runDir, { ...output, extraConfigs: this.haproxyExtraConfigs });
       this.masterSocket = haproxy.masterSocket;

@@ -8,7 +8,8 @@
 //   HEALTH_PORT (8081), POLL_SECONDS (10)
 // Stop (SIGTERM) is handled from the first line: the daemon drains for up to 20 s, then the agent exits 0.
 // A daemon that dies on its own ends the agent with status 1, so ECS replaces the task.
-import { DRAIN_MS, Lifecycle, env, logDaemonLine, log, pollAndServe } from "./runtime.ts";
+//   METRICS_SECONDS (10): how often the data plane's gauges are sampled and printed as EMF lines (metrics.ts)
+import { DRAIN_MS, Lifecycle, env, logDaemonLine, log, pollAndServe, sampleMetrics } from "./runtime.ts";
 
 const lifecycle = new Lifecycle();
 
@@ -18,6 +19,7 @@ lifecycle.run(async () => {
   const { CONTAINER_CONTEXT, PROXY_PROTOCOL_ENV, parseProxyProtocolFrom } = await import("../../functions/render/context.ts");
   const { Agent } = await import("./agent.ts");
   const { startHealthServer } = await import("./health.ts");
+  const { AgentMetrics } = await import("./metrics.ts");
 
   const pinnedHash = env("PROXY_FLEET_BUNDLE_HASH");
   const { bundle, targets } = agentSources(env("CONFIG_BUCKET"), env("PROXY_FLEET_SERVICE"), env("PROXY_FLEET_BUNDLE_KEY"));
@@ -38,8 +40,10 @@ lifecycle.run(async () => {
     log("daemon stopped", { daemon: agent.model.kind, ...exit });
   });
   if (lifecycle.isStopping) return;
-  lifecycle.supervise(agent.model.kind, { exited: agent.exited, output: () => agent.output() });
+  const metrics = new AgentMetrics(agent.model.name);
+  lifecycle.supervise(agent.model.kind, { exited: agent.exited, output: () => agent.output() }, metrics);
   log("started", { service: agent.model.name, kind: agent.model.kind, hash: agent.hash });
   const health = await startHealthServer(Number(env("HEALTH_PORT", "8081")), () => agent.health());
-  pollAndServe(lifecycle, agent, targets, health);
+  pollAndServe(lifecycle, agent, targets, health, metrics);
+  sampleMetrics(lifecycle, async () => metrics.emit(await agent.sample()));
 });

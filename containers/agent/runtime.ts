@@ -5,6 +5,7 @@ import type { Server } from "node:http";
 import type { ResolvedTargets } from "../../functions/render/context.ts";
 import type { TargetsSource } from "../../functions/aws/agent-sources.ts";
 import type { ApplyResult } from "./agent.ts";
+import type { AgentMetrics } from "./metrics.ts";
 import type { DaemonExit } from "./process.ts";
 
 export function env(name: string, fallback?: string): string {
@@ -68,10 +69,14 @@ export class Lifecycle {
     this.exit(code);
   }
 
-  /** Ends the agent with status 1 when the daemon exits without being asked to. */
-  supervise(name: string, daemon: { exited: Promise<DaemonExit>; output(): string }): void {
+  /**
+   * Ends the agent with status 1 when the daemon exits without being asked to. The agent never restarts a
+   * daemon itself: ECS replaces the task, and that replacement is what DaemonRestarts counts.
+   */
+  supervise(name: string, daemon: { exited: Promise<DaemonExit>; output(): string }, metrics?: Pick<AgentMetrics, "emit">): void {
     void daemon.exited.then((exit) => {
       if (this.stopping) return;
+      metrics?.emit({ DaemonRestarts: 1 });
       log("daemon exited; stopping the task so it is replaced", { daemon: name, ...exit, lastOutput: daemon.output().split("\n").slice(-20) });
       void this.stop(`${name} exited`, 1);
     });
@@ -92,12 +97,16 @@ export function pollAndServe(
   agent: { applyTargets(targets: ResolvedTargets): Promise<ApplyResult> },
   targets: TargetsSource,
   health: Server,
+  metrics?: AgentMetrics,
 ): void {
   const timer = setInterval(async () => {
     if (lifecycle.isStopping) return;
     try {
       const next = await targets.poll();
-      if (next) log("runtime targets", { ...(await agent.applyTargets(next)) });
+      if (!next) return;
+      const result = await agent.applyTargets(next);
+      log("runtime targets", { ...result });
+      metrics?.applied(result);
     } catch (error) {
       log("poll failed; the running config stays", { error: String(error) });
     }
@@ -107,4 +116,24 @@ export function pollAndServe(
     health.close();
     health.closeAllConnections();
   });
+}
+
+/**
+ * Samples the data plane's gauges every METRICS_SECONDS (10 by default) until the agent stops; a sample
+ * still running when the next is due is skipped, so a slow daemon never piles samples up.
+ */
+export function sampleMetrics(lifecycle: Lifecycle, sample: () => Promise<void>): void {
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (lifecycle.isStopping || busy) return;
+    busy = true;
+    try {
+      await sample();
+    } catch (error) {
+      log("metrics sample failed", { error: String(error) });
+    } finally {
+      busy = false;
+    }
+  }, Number(env("METRICS_SECONDS", "10")) * 1000);
+  lifecycle.onStop(async () => clearInterval(timer));
 }

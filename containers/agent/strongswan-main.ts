@@ -4,7 +4,7 @@
 // for a DNS change. charon's output (start-up errors on stderr included) goes to the container's output as
 // JSON lines tagged "charon". Stop (SIGTERM) is handled from the first line; charon dying ends the agent
 // with status 1.
-import { DRAIN_MS, Lifecycle, env, log, logDaemonLine, pollAndServe } from "./runtime.ts";
+import { DRAIN_MS, Lifecycle, env, log, logDaemonLine, pollAndServe, sampleMetrics } from "./runtime.ts";
 
 /** charon's vici socket, as the image's strongswan.conf (containers/strongswan/strongswan.conf) sets it. */
 const VICI = "/run/proxy-fleet/charon.vici";
@@ -20,6 +20,7 @@ lifecycle.run(async () => {
   const { awsSecretsResolver } = await import("../../functions/aws/secrets.ts");
   const { CONTAINER_CONTEXT } = await import("../../functions/render/context.ts");
   const { startHealthServer } = await import("./health.ts");
+  const { AgentMetrics } = await import("./metrics.ts");
   const { startDaemon, waitFor } = await import("./process.ts");
   const { StrongswanAgent } = await import("./strongswan.ts");
 
@@ -32,7 +33,9 @@ lifecycle.run(async () => {
   });
   await waitFor("charon's vici socket", () => existsSync(vici) || !charon.running(), 30_000);
   if (!charon.running()) throw new Error(`charon exited while starting:\n${charon.output()}`);
-  lifecycle.supervise("charon", charon);
+  // The service's name is known once the bundle is; until then charon's death is reported without metrics.
+  const metricsFor: { current?: InstanceType<typeof AgentMetrics> } = {};
+  lifecycle.supervise("charon", charon, { emit: (values, connection) => metricsFor.current?.emit(values, connection) });
 
   const pinnedHash = env("PROXY_FLEET_BUNDLE_HASH");
   const { bundle, targets } = agentSources(env("CONFIG_BUCKET"), env("PROXY_FLEET_SERVICE"), env("PROXY_FLEET_BUNDLE_KEY"));
@@ -53,5 +56,10 @@ lifecycle.run(async () => {
     const state = agent.health();
     return { ...state, ok: state.ok && charon.running() };
   });
-  pollAndServe(lifecycle, agent, targets, health);
+  const metrics = (metricsFor.current = new AgentMetrics(agent.model.name));
+  pollAndServe(lifecycle, agent, targets, health, metrics);
+  // TunnelUp, bytes and rekeys per connection, every METRICS_SECONDS (10 by default).
+  sampleMetrics(lifecycle, async () => {
+    for (const [connection, values] of await agent.sampleTunnels()) metrics.emit(values, connection);
+  });
 });

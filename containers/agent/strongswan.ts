@@ -12,6 +12,7 @@ import { SECRETS_DIR, espProposals, ikeProposals, renderSwanctl, renderSwanctlSe
 import { describeMissing, missingAlgorithms, parseListAlgs } from "./algorithms.ts";
 import { verifyBundle, type BundleSource } from "./bundle.ts";
 import { checkIptables, loadSwanctl } from "./checks.ts";
+import { TunnelTracker, parseListSas, tunnelStates, type MetricValues } from "./metrics.ts";
 import { run } from "./process.ts";
 import type { ApplyResult } from "./agent.ts";
 
@@ -42,6 +43,7 @@ export class StrongswanAgent {
   private rules = "";
   private readonly options: StrongswanAgentOptions;
   private lastApply: ApplyResult = { applied: true, reason: "started" };
+  private readonly tunnels = new TunnelTracker();
 
   private constructor(model: Strongswan, hash: string, options: StrongswanAgentOptions) {
     this.model = model;
@@ -74,6 +76,18 @@ export class StrongswanAgent {
     await writeFile(join(this.options.bundleDir, "iptables.rules"), rules);
     this.rules = rules;
     return this.record({ applied: true, reason: "iptables-restore" });
+  }
+
+  /**
+   * Each connection's tunnel metrics since the previous sample (TunnelUp, bytes, rekeys), from charon's
+   * `swanctl --list-sas --raw`; empty for a noIpsec service. A failed query throws: no sample beats a wrong one.
+   */
+  async sampleTunnels(): Promise<Map<string, MetricValues>> {
+    const { viciUri, swanctlEnv } = this.options;
+    if (this.model.noIpsec || !viciUri) return new Map();
+    const listed = await run("swanctl", ["--list-sas", "--raw", "--uri", viciUri], { ...this.netns(), timeoutMs: 5_000, ...(swanctlEnv ? { env: swanctlEnv } : {}) });
+    if (listed.code !== 0) throw new Error(`swanctl --list-sas failed (exit ${listed.code}): ${listed.stderr.trim()}`);
+    return this.tunnels.next(tunnelStates(parseListSas(listed.stdout), this.model.connections.map((c) => c.name)));
   }
 
   health(): { ok: boolean; service: string; hash: string; lastApply: ApplyResult } {
