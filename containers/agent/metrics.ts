@@ -106,7 +106,7 @@ export interface ViciSection {
 
 /**
  * Parses `swanctl --list-sas --raw`: one `list-sa event {…}` line per IKE SA, in vici's own structure
- * (`key=value`, `name {…}` sections, `name [a b]` lists; strongSwan's vici README, "list-sas" / "list-sa"):
+ * (`key=value`, `name {…}` sections, `key=[a b]` lists; strongSwan's vici README, "list-sas" / "list-sa"):
  *   list-sa event {<IKE config name> {uniqueid=… state=ESTABLISHED … child-sas {<child>-<id> {name=… uniqueid=…
  *   state=INSTALLED bytes-in=… bytes-out=… …}}}}
  */
@@ -127,17 +127,18 @@ function parseSection(tokens: string[], cursor: { at: number }): ViciSection {
     const token = tokens[cursor.at++]!;
     if (token === "}") break;
     const equals = token.indexOf("=");
-    if (equals > 0) {
-      section[token.slice(0, equals)] = token.slice(equals + 1);
-    } else if (tokens[cursor.at] === "{") {
-      cursor.at++;
-      section[token] = parseSection(tokens, cursor);
-    } else if (tokens[cursor.at] === "[") {
+    if (equals > 0 && token.endsWith("=") && tokens[cursor.at] === "[") {
+      // A list: `local-ts=[10.0.0.0/24 10.1.0.0/24]`.
       cursor.at++;
       const items: string[] = [];
       while (cursor.at < tokens.length && tokens[cursor.at] !== "]") items.push(tokens[cursor.at++]!);
       cursor.at++;
-      section[token] = items;
+      section[token.slice(0, -1)] = items;
+    } else if (equals > 0) {
+      section[token.slice(0, equals)] = token.slice(equals + 1);
+    } else if (tokens[cursor.at] === "{") {
+      cursor.at++;
+      section[token] = parseSection(tokens, cursor);
     }
     // Anything else is a piece of a value with spaces in it (an identity such as "C=CH, O=…"): not needed here.
   }
