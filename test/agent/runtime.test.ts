@@ -1,9 +1,12 @@
 // The agent's life, without daemons: a daemon that dies on its own ends the agent with status 1 (so ECS
 // replaces the task), a requested stop runs every cleanup newest first and exits 0, and a daemon's output is
 // split into lines without growing a buffer.
+import { createServer } from "node:http";
 import { describe, expect, it, vi } from "vitest";
+import type { ApplyResult } from "../../containers/agent/agent.ts";
+import { AgentMetrics, type MetricValues } from "../../containers/agent/metrics.ts";
 import { LineSplitter, startDaemon } from "../../containers/agent/process.ts";
-import { Lifecycle } from "../../containers/agent/runtime.ts";
+import { Lifecycle, pollAndServe } from "../../containers/agent/runtime.ts";
 
 const quietly = () => vi.spyOn(process.stdout, "write").mockImplementation(() => true);
 
@@ -47,6 +50,62 @@ describe("Lifecycle", () => {
     const logged = write.mock.calls.map(([line]) => String(line)).join("");
     write.mockRestore();
     expect(logged).toContain('"agent":"failed to start","error":"could not read bundle s3://config/x: AccessDenied"');
+  });
+});
+
+describe("event metrics", () => {
+  const capture = () => {
+    const documents: Array<MetricValues & { Service: string }> = [];
+    return { documents, metrics: new AgentMetrics("router", (line) => documents.push(JSON.parse(line))) };
+  };
+
+  it("a daemon that dies on its own is one DaemonRestarts (ECS replaces the task); a requested stop is none", async () => {
+    const write = quietly();
+    const died = capture();
+    const exits: number[] = [];
+    const dying = startDaemon("sh", ["-c", "exit 3"]);
+    new Lifecycle((code) => exits.push(code)).supervise("haproxy", dying, died.metrics);
+    await vi.waitFor(() => expect(exits).toEqual([1]));
+
+    const stopped = capture();
+    const lifecycle = new Lifecycle((code) => exits.push(code));
+    const daemon = startDaemon("sleep", ["30"]);
+    lifecycle.supervise("nginx", daemon, stopped.metrics);
+    lifecycle.onStop(() => daemon.stop());
+    await lifecycle.stop("received SIGTERM");
+    await daemon.exited;
+    write.mockRestore();
+    expect(died.documents).toMatchObject([{ Service: "router", DaemonRestarts: 1 }]);
+    expect(stopped.documents).toEqual([]);
+  });
+
+  it("each polled target document counts what its apply did: reload, refused candidate, or nothing", async () => {
+    const write = quietly();
+    vi.stubEnv("POLL_SECONDS", "0.02");
+    const { documents, metrics } = capture();
+    const results: ApplyResult[] = [
+      { applied: true, reason: "reloaded" },
+      { applied: false, reason: "candidate refused by haproxy, the running config stays:\n[ALERT] …" },
+      { applied: false, reason: "unchanged" },
+    ];
+    const lifecycle = new Lifecycle(() => undefined);
+    let polls = 0;
+    pollAndServe(lifecycle, { applyTargets: async () => results[polls - 1]! }, {
+      // Three documents, then nothing new.
+      poll: async () => (++polls <= results.length ? { "web.internal.test": [`10.0.0.${polls}`] } : undefined),
+    }, createServer(), metrics);
+    try {
+      await vi.waitFor(() => expect(polls).toBeGreaterThan(results.length), { timeout: 5_000 });
+    } finally {
+      await lifecycle.stop("test over");
+      vi.unstubAllEnvs();
+      write.mockRestore();
+    }
+    expect(documents).toMatchObject([
+      { Service: "router", TargetApplies: 1, Reloads: 1 },
+      { Service: "router", RefusedCandidates: 1 },
+    ]);
+    expect(documents).toHaveLength(2);
   });
 });
 
