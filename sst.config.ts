@@ -5,6 +5,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import type { SSTConfig } from "sst";
 import { ConfigStore } from "./stacks/ConfigStore.ts";
 import { Network } from "./stacks/Network.ts";
+import { Operations } from "./stacks/Operations.ts";
 import { ProxyServices } from "./stacks/ProxyServices.ts";
 import { Reconcilers } from "./stacks/Reconcilers.ts";
 import { StrongswanSites } from "./stacks/StrongswanSites.ts";
@@ -26,5 +27,7 @@ export default {
     await app.stack(ProxyServices);
     await app.stack(StrongswanSites);
     app.stack(Reconcilers);
+    // Alarms, their topic and the dashboard: after every stack whose resources they watch.
+    await app.stack(Operations);
   },
 } satisfies SSTConfig;

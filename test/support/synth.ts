@@ -11,6 +11,7 @@ import { App, getStack, type StackContext } from "sst/constructs";
 import { initProject } from "sst/project.js";
 import { ConfigStore } from "../../stacks/ConfigStore.ts";
 import { Network } from "../../stacks/Network.ts";
+import { Operations } from "../../stacks/Operations.ts";
 import { ProxyServices } from "../../stacks/ProxyServices.ts";
 import { Reconcilers } from "../../stacks/Reconcilers.ts";
 import { StrongswanSites } from "../../stacks/StrongswanSites.ts";
@@ -25,7 +26,7 @@ export interface SynthOptions {
 }
 
 /** Every stack of the app in deploy order, as sst.config.ts adds them. */
-export const ALL_STACKS: StackFunction[] = [ConfigStore, Network, ProxyServices, StrongswanSites, Reconcilers];
+export const ALL_STACKS: StackFunction[] = [ConfigStore, Network, ProxyServices, StrongswanSites, Reconcilers, Operations];
 
 async function build(stacks: StackFunction[], options: SynthOptions) {
   const stage = options.stage ?? "test";
