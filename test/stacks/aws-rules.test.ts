@@ -129,6 +129,9 @@ const NAME_PROPERTIES: Record<string, string> = {
   "AWS::SQS::Queue": "QueueName",
   "AWS::ElasticLoadBalancingV2::LoadBalancer": "Name",
   "AWS::ElasticLoadBalancingV2::TargetGroup": "Name",
+  "AWS::SNS::Topic": "TopicName",
+  "AWS::CloudWatch::Alarm": "AlarmName",
+  "AWS::CloudWatch::Dashboard": "DashboardName",
 };
 
 function physicalNames(app: App): string[] {
