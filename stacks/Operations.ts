@@ -34,7 +34,12 @@ export const NAMESPACE = "ProxyFleet";
 export const LOOKUP_FAILING_MINUTES = 10;
 /** Memory a strongSwan host may give charon's task before paging: 80% of the instance's memory. */
 const INSTANCE_MEMORY_MIB: Record<string, number> = { "t3.small": 2048 }; // https://aws.amazon.com/ec2/instance-types/t3/
-export const STRONGSWAN_MEMORY_ALARM_MIB = Math.floor(0.8 * (INSTANCE_MEMORY_MIB[STRONGSWAN_INSTANCE_TYPE] ?? 0));
+export function memoryAlarmMib(instanceType: string): number {
+  const memory = INSTANCE_MEMORY_MIB[instanceType];
+  if (!memory) throw new Error(`${instanceType}: its memory is not recorded in stacks/Operations.ts (INSTANCE_MEMORY_MIB), so its memory alarm has no threshold`);
+  return Math.floor(0.8 * memory);
+}
+export const STRONGSWAN_MEMORY_ALARM_MIB = memoryAlarmMib(STRONGSWAN_INSTANCE_TYPE);
 export const STRONGSWAN_CPU_ALARM_PERCENT = 80;
 
 /** Pages someone (OK sent too), or informs (sent once, clears itself, no OK). */
@@ -104,10 +109,7 @@ export async function Operations({ stack }: StackContext) {
   countAlarm("DeploymentsFailed", "page", "rollout-watch", "DeploymentsFailed", "an ECS deployment of a config version failed and was rolled back; the version is pinned");
   countAlarm("CommitsRejected", "info", "config-rollout", "CommitsRejected", "a commit to the config repository failed validation; nothing was rolled out (the commit has a comment)");
 
-  // A failed lookup is retried after dns.minTtl, so a name failing for N minutes shows as failures in every
-  // minTtl-long (at least 1-minute) period of those N minutes.
-  const lookupPeriod = Math.max(60, Math.ceil(durationMs(model.dns.minTtl) / 60_000) * 60);
-  const lookupPeriods = Math.max(1, Math.ceil((LOOKUP_FAILING_MINUTES * 60) / lookupPeriod));
+  const { periodSeconds: lookupPeriod, periods: lookupPeriods } = lookupFailureWindow(model.dns.minTtl);
   alarm("LookupsFailing", "page", `DNS lookups have failed in every run for ${LOOKUP_FAILING_MINUTES} minutes; their targets stay at the last known good`, {
     metric: loopMetric("dns-sync", "LookupFailures", "Sum", Duration.seconds(lookupPeriod)), threshold: 0,
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluationPeriods: lookupPeriods, datapointsToAlarm: lookupPeriods,
@@ -240,6 +242,17 @@ function dashboard(stack: Stack, { stage, model, loops, proxies, fleetMetric, lo
       graph(`${service.name}: agent`, agent),
     );
   }
+}
+
+/**
+ * How the lookups-failing alarm reads LookupFailures. A failed lookup is due again after dns.minTtl
+ * (functions/dns/tracker.ts) and is retried by the first 1-minute scheduled run at or after that; runs are about
+ * 60 s apart, so that is at most floor(minTtl / 60 s) + 1 runs later. A name failing for N minutes therefore shows
+ * failures in every period of that many minutes across the N (CloudWatch periods are multiples of 60 s).
+ */
+export function lookupFailureWindow(minTtl: string, minutes = LOOKUP_FAILING_MINUTES): { periodSeconds: number; periods: number } {
+  const periodSeconds = (Math.floor(durationMs(minTtl) / 60_000) + 1) * 60;
+  return { periodSeconds, periods: Math.max(1, Math.ceil((minutes * 60) / periodSeconds)) };
 }
 
 /** The loop's failures queue: loopFunction (stacks/loops.ts) creates it next to the function as `<id>Failures`. */

@@ -9,7 +9,9 @@ import { AGENT_METRIC_NAMES } from "../../containers/agent/metrics.ts";
 import { listenPorts } from "../../functions/fleet/listeners.ts";
 import type { FleetModel, ServiceModelOf } from "../../functions/fleet/load.ts";
 import { deployedFleet } from "../../stacks/deployed.ts";
-import { LOOKUP_FAILING_MINUTES, NAMESPACE, STRONGSWAN_CPU_ALARM_PERCENT, STRONGSWAN_MEMORY_ALARM_MIB } from "../../stacks/Operations.ts";
+import {
+  LOOKUP_FAILING_MINUTES, NAMESPACE, STRONGSWAN_CPU_ALARM_PERCENT, STRONGSWAN_MEMORY_ALARM_MIB, lookupFailureWindow, memoryAlarmMib,
+} from "../../stacks/Operations.ts";
 import { deploySettings } from "../../stacks/settings.ts";
 import { ALL_STACKS, synth } from "../support/synth.ts";
 
@@ -175,6 +177,22 @@ describe("two stages side by side", () => {
     expect(subscriptions.map(([, r]) => ({ protocol: r.Properties.Protocol, endpoint: r.Properties.Endpoint }))).toEqual([{ protocol: "email", endpoint: EMAIL }]);
     for (const alarm of alarmsByName("dev-2").values()) expect(alarm.AlarmActions).toContainEqual(EXISTING_TOPIC);
     for (const alarm of alarmsByName("dev").values()) expect(alarm.AlarmActions).toHaveLength(1);
+  });
+});
+
+describe("alarm shapes", () => {
+  it("reads lookups failing over periods that always hold the retry of a failed name (the first 1-minute run at or after minTtl)", () => {
+    expect(lookupFailureWindow("30s")).toEqual({ periodSeconds: 60, periods: LOOKUP_FAILING_MINUTES });
+    // A 60 s minTtl may miss the next run by a hair (runs are about, not exactly, 60 s apart): two minutes.
+    expect(lookupFailureWindow("60s", 10)).toEqual({ periodSeconds: 120, periods: 5 });
+    expect(lookupFailureWindow("90s", 10)).toEqual({ periodSeconds: 120, periods: 5 });
+    expect(lookupFailureWindow("5m", 10)).toEqual({ periodSeconds: 360, periods: 2 });
+    expect(lookupFailureWindow("1h", 10)).toEqual({ periodSeconds: 3660, periods: 1 });
+  });
+
+  it("sets the strongSwan memory threshold from the instance type, and refuses a type whose memory it does not know", () => {
+    expect(memoryAlarmMib("t3.small")).toBe(1638);
+    expect(() => memoryAlarmMib("c7i.large")).toThrow(/c7i.large: its memory is not recorded/);
   });
 });
 
