@@ -14,6 +14,7 @@ import type {
 import type { DnsClient, Observation } from "./resolve.ts";
 import { EMPTY_RECORD, track, type RecordState, type Step, type TrackerPolicy } from "./tracker.ts";
 import { zoneAwareClient, type Source, type SourcedDnsClient, type ZonePort } from "./zone.ts";
+import { mapLimit } from "../plan/concurrency.ts";
 
 export type SyncRequest =
   | { readonly scope: "due" }
@@ -290,17 +291,4 @@ async function convergeTargetGroup(
   } finally {
     await ports.leases.release(group.arn, holder);
   }
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }

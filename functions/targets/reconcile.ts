@@ -5,6 +5,7 @@
 import { batches, type TargetRef } from "../plan/target-groups.ts";
 import { planServiceTargets, type ServiceObservation, type ServicePlan, type ServiceTargets } from "./plan.ts";
 import type { TaskTargetPorts } from "./ports.ts";
+import { mapLimit } from "../plan/concurrency.ts";
 
 export interface ReconcileOptions {
   readonly now: number;
@@ -57,17 +58,4 @@ export async function reconcileService(spec: ServiceTargets, ports: TaskTargetPo
   } finally {
     await ports.leases.release(lease, options.runId);
   }
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }
