@@ -294,6 +294,12 @@ export const StrongswanRule = z.strictObject({
   /** destination port → source port: traffic reaching the instance on the source port goes to `to` on the destination port. */
   portForward: z.record(z.string().regex(/^[0-9]{1,5}$/, "must be a port number"), Port).optional(),
   masquerade: z.boolean().default(false),
+  /**
+   * Log each new connection the rule accepts (iptables LOG, prefix "pf:<rule> ") to the host's kernel log;
+   * with defaultForward drop, also new connections no rule accepts ("pf:DROP "). docs/config.md says where
+   * the lines go.
+   */
+  log: z.boolean().default(false),
 });
 
 export const StrongswanService = z.strictObject({

@@ -2,6 +2,7 @@
 // Only proxy-fleet's own chains are written (iptables-restore --noflush), so rules other software
 // keeps on the host (the ECS agent's, Docker's) are never touched. Hostname endpoints are expanded
 // from the DNS loop's resolved targets; a hostname with no addresses yet only mutes its own rule.
+import { createHash } from "node:crypto";
 import { isIPv4 } from "../fleet/net.ts";
 import type { ServiceModelOf } from "../fleet/load.ts";
 import type { StrongswanRuleConfig } from "../fleet/schema.ts";
@@ -19,6 +20,26 @@ export const HOOKS = [
 ] as const;
 
 const MULTIPORT_SLOTS = 15;
+
+/** iptables-extensions(8), LOG: "--log-prefix prefix … up to 29 letters long". */
+const LOG_PREFIX_MAX = 29;
+
+/**
+ * The LOG prefix naming a rule: "pf:<rule> " (kernel log lines start with it). A name too long for the 29
+ * characters keeps its start and gets a short hash of the whole name, so two long names never share a prefix.
+ * Rule names are lowercase; the default drop logs as "pf:DROP ", which no rule name can be.
+ */
+export function logPrefix(ruleName: string): string {
+  const room = LOG_PREFIX_MAX - "pf: ".length;
+  const label = ruleName.length <= room ? ruleName : `${ruleName.slice(0, room - 5)}~${createHash("sha256").update(ruleName).digest("hex").slice(0, 4)}`;
+  return `pf:${label} `;
+}
+
+/**
+ * New connections only (conntrack NEW: a connection's first packet), and at most 10 a second with bursts of
+ * 50 (iptables-extensions(8), limit), so a scan cannot flood the host's kernel log.
+ */
+const LOG_MATCH = " -m conntrack --ctstate NEW -m limit --limit 10/second --limit-burst 50";
 
 interface Expanded {
   readonly addresses: string[];
@@ -79,12 +100,17 @@ export function renderIptables(service: Strongswan, ctx: RenderContext): string 
     const from = expand(rule.from, ctx);
     const to = expand(rule.to, ctx);
     const comment = ` -m comment --comment ${rule.name}`;
+    // A logged rule's accept is preceded by the same match logging the connection's first packet.
+    const accept = (match: string) => {
+      if (rule.log) forward.push(`-A ${CHAINS.forward}${match}${LOG_MATCH}${comment} -j LOG --log-prefix "${logPrefix(rule.name)}"`);
+      forward.push(`-A ${CHAINS.forward}${match}${comment} -j ACCEPT`);
+    };
     for (const host of [...from.unresolved, ...to.unresolved]) notes.push(`# ${rule.name}: ${host} has no IPv4 address yet`);
 
     for (const source of from.addresses) {
       for (const destination of to.addresses) {
         for (const match of matches(rule)) {
-          forward.push(`-A ${CHAINS.forward} -s ${source} -d ${destination}${match}${comment} -j ACCEPT`);
+          accept(` -s ${source} -d ${destination}${match}`);
         }
         // Masquerade only what the rule forwards: its own protocols and ports.
         if (rule.masquerade) {
@@ -109,16 +135,16 @@ export function renderIptables(service: Strongswan, ctx: RenderContext): string 
               `-A ${CHAINS.prerouting} -s ${source} -p ${protocol} -m addrtype --dst-type LOCAL --dport ${sourcePort}${spread}` +
                 `${comment} -j DNAT --to-destination ${target}:${destinationPort}`,
             );
-            forward.push(
-              `-A ${CHAINS.forward} -s ${source} -d ${target}/32 -p ${protocol} --dport ${destinationPort}` +
-                ` -m conntrack --ctstate DNAT${comment} -j ACCEPT`,
-            );
+            accept(` -s ${source} -d ${target}/32 -p ${protocol} --dport ${destinationPort} -m conntrack --ctstate DNAT`);
           });
         }
       }
     }
   }
-  if (service.defaultForward === "drop") forward.push(`-A ${CHAINS.forward} -j DROP`);
+  if (service.defaultForward === "drop") {
+    if (service.rules.some((rule) => rule.log)) forward.push(`-A ${CHAINS.forward}${LOG_MATCH} -j LOG --log-prefix "pf:DROP "`);
+    forward.push(`-A ${CHAINS.forward} -j DROP`);
+  }
 
   return [
     `# proxy-fleet: iptables rules for "${service.name}". Load with iptables-restore --noflush.`,
