@@ -9,7 +9,8 @@ import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { parser } from "@aws-lambda-powertools/parser/middleware";
 import middy, { type MiddlewareObj } from "@middy/core";
-import type { z } from "zod";
+import { EventBridgeSchema } from "@aws-lambda-powertools/parser/schemas/eventbridge";
+import { z } from "zod";
 
 export function powertools(serviceName: string) {
   const logger = new Logger({ serviceName });
@@ -28,6 +29,12 @@ export function eventProblems(error: Error): string[] {
 }
 
 export type Powertools = ReturnType<typeof powertools>;
+
+/** EventBridge "Scheduled Event": the schedule every loop runs on says only "look at everything now". */
+export const ScheduledEvent = EventBridgeSchema.extend({
+  "detail-type": z.literal("Scheduled Event"),
+  source: z.literal("aws.events"),
+});
 
 /**
  * Builds a value on first use and keeps it for the execution environment's life: SDK clients (and the

@@ -1,13 +1,8 @@
 // The event shapes the DNS loop accepts, as AWS documents them, and what each asks the loop to do.
 import { EventBridgeSchema } from "@aws-lambda-powertools/parser/schemas/eventbridge";
 import { z } from "zod";
+import { ScheduledEvent } from "../lambda.ts";
 import type { SyncRequest } from "./sync.ts";
-
-/** EventBridge "Scheduled Event": look at every name whose TTL has expired. */
-export const ScheduledEvent = EventBridgeSchema.extend({
-  "detail-type": z.literal("Scheduled Event"),
-  source: z.literal("aws.events"),
-});
 
 /**
  * Route 53 ChangeResourceRecordSets, delivered through CloudTrail on the us-east-1 default bus. A call that

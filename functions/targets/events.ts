@@ -1,13 +1,8 @@
 // The event shapes the task-targets loop accepts, as AWS documents them, and what each asks it to look at.
 import { EventBridgeSchema } from "@aws-lambda-powertools/parser/schemas/eventbridge";
 import { z } from "zod";
+import { ScheduledEvent } from "../lambda.ts";
 import { serviceOfGroup, type ServiceTargets } from "./plan.ts";
-
-/** EventBridge "Scheduled Event": a full sweep of every configured service. */
-export const ScheduledEvent = EventBridgeSchema.extend({
-  "detail-type": z.literal("Scheduled Event"),
-  source: z.literal("aws.events"),
-});
 
 /**
  * "ECS Task State Change" (ECS developer guide, "Amazon ECS task state change events"): the detail is the
