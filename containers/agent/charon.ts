@@ -19,6 +19,12 @@ export interface CharonOptions {
   readonly plugins?: readonly string[];
   /** Receives each line charon writes to stdout/stderr (plugin load failures arrive there, before any log file). */
   readonly onLine?: (line: string) => void;
+  /**
+   * IKE retransmissions (strongswan.conf(5): charon.retransmit_timeout, default 4.0 s; retransmit_base, 1.8;
+   * retransmit_tries, 5 — here 3): a DPD exchange or an initiation gives up after
+   * timeout · Σ base^n, n = 0…tries. Tests of a lost peer shorten it.
+   */
+  readonly retransmit?: { readonly timeoutSeconds: number; readonly base: number; readonly tries: number };
 }
 
 export interface Charon {
@@ -28,6 +34,8 @@ export interface Charon {
   /** charon's start-up output (stderr included, bounded tail) followed by its log file. */
   log(): Promise<string>;
   stop(): Promise<void>;
+  /** Ends charon at once (SIGKILL): no DELETE reaches the peer, as when its instance is lost. */
+  kill(): Promise<void>;
 }
 
 export async function startCharon(options: CharonOptions): Promise<Charon> {
@@ -44,7 +52,8 @@ export async function startCharon(options: CharonOptions): Promise<Charon> {
       "charon-systemd {",
       `  load = ${plugins.join(" ")}`,
       "  install_virtual_ip = no",
-      "  retransmit_tries = 3",
+      `  retransmit_tries = ${options.retransmit?.tries ?? 3}`,
+      ...(options.retransmit ? [`  retransmit_timeout = ${options.retransmit.timeoutSeconds}`, `  retransmit_base = ${options.retransmit.base}`] : []),
       "  plugins {",
       `    vici { socket = unix://${socket} }`,
       "  }",
@@ -76,5 +85,6 @@ export async function startCharon(options: CharonOptions): Promise<Charon> {
       return `${daemon.output()}\n--- ${logFile} ---\n${file}`;
     },
     stop: () => daemon.stop(),
+    kill: () => daemon.stop("SIGKILL"),
   };
 }

@@ -1,8 +1,10 @@
 // TunnelUp, bytes and rekeys from a real charon: an IKEv2 PSK tunnel between two network namespaces the test
 // creates (kernel-libipsec: this kernel has no ESP). Site A runs the agent whose metrics are read; site B is
 // the peer that stops and returns. B initiates (start_action = start), so when B's charon comes back it
-// brings the tunnel up again by itself; B's charon sends a DELETE for its SAs when it stops (SIGTERM), so A
-// sees the tunnel gone without waiting for dead-peer detection.
+// brings the tunnel up again by itself. B's charon sends a DELETE for its SAs when it stops (SIGTERM), so A
+// sees the tunnel gone at once; a peer killed without a word (its instance lost) is found by A's dead-peer
+// detection: dpd_delay 1 s and short IKE retransmissions (swanctl.conf(5) connections.<conn>.dpd_delay;
+// strongswan.conf(5) charon.retransmit_*) bound that to about 1 + 0.2 · (1 + 2 + 4) s here.
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startCharon, type Charon } from "../../containers/agent/charon.ts";
@@ -42,11 +44,14 @@ services:
         esp: { encryption: [aes256gcm16], dhGroups: [ecp256] }
         forceUdpEncapsulation: true
         startAction: ${self === "b" ? "start" : "none"}
+        dpdDelay: 1s
 `;
 };
 
 async function startSite(self: "a" | "b", ns: NetworkNamespace): Promise<{ charon: Charon; agent: StrongswanAgent }> {
-  const charon = await startCharon({ dir: join(work.path, `charon-${self}`), netns: ns.name, libipsec: true });
+  const charon = await startCharon({
+    dir: join(work.path, `charon-${self}`), netns: ns.name, libipsec: true, retransmit: { timeoutSeconds: 0.2, base: 2, tries: 2 },
+  });
   const model = await loadOrThrow({ "fleet.yaml": side(self) });
   const bundle = renderBundle(model.services[0]!);
   const agent = await StrongswanAgent.start({ fetch: async () => bundle }, {
@@ -117,4 +122,16 @@ it("reports TunnelUp 1 with the bytes the tunnel carried, 0 when the peer stops,
   const emf = JSON.parse(lines[0]!);
   expect(emf).toMatchObject({ Service: "vpn-a", Connection: "to-b", TunnelUp: 1 });
   expect(emf._aws.CloudWatchMetrics[0].Dimensions).toEqual([["Service", "Connection"]]);
+}, 120_000);
+
+it("reports TunnelUp 0 when the peer is lost without a word (dead-peer detection), and 1 when it returns", async () => {
+  if (!charonB) charonB = (await startSite("b", siteB)).charon;
+  await sampleUntil("TunnelUp 1", (v) => v.TunnelUp === 1);
+
+  await charonB.kill(); // SIGKILL: no DELETE reaches A
+  charonB = undefined;
+  await sampleUntil("TunnelUp 0 once A's DPD gave the peer up", (v) => v.TunnelUp === 0);
+
+  charonB = (await startSite("b", siteB)).charon;
+  await sampleUntil("TunnelUp 1 after the peer returned", (v) => v.TunnelUp === 1);
 }, 120_000);
