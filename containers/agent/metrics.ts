@@ -153,9 +153,10 @@ const text = (value: ViciSection[string] | undefined): string => (typeof value =
 export interface TunnelState {
   /** An IKE SA ESTABLISHED with at least one CHILD SA INSTALLED. */
   readonly up: boolean;
-  readonly ikeIds: readonly string[];
-  /** CHILD SAs by unique id, with their byte counters (which start at 0 with every new CHILD SA). */
-  readonly children: ReadonlyMap<string, { readonly ikeId: string; readonly bytesIn: number; readonly bytesOut: number }>;
+  /** The unique ids of its ESTABLISHED IKE SAs. */
+  readonly established: readonly string[];
+  /** INSTALLED CHILD SAs by unique id: their config name and byte counters (which start at 0 with every new CHILD SA). */
+  readonly children: ReadonlyMap<string, { readonly name: string; readonly bytesIn: number; readonly bytesOut: number }>;
 }
 
 /** Each configured connection's state in a `list-sas` answer; a connection with no SA is down. */
@@ -163,29 +164,31 @@ export function tunnelStates(events: readonly ViciSection[], connections: readon
   const states = new Map<string, TunnelState>();
   for (const connection of connections) {
     let up = false;
-    const ikeIds: string[] = [];
-    const children = new Map<string, { ikeId: string; bytesIn: number; bytesOut: number }>();
+    const established: string[] = [];
+    const children = new Map<string, { name: string; bytesIn: number; bytesOut: number }>();
     for (const event of events) {
       const ike = event[connection];
       if (!ike || typeof ike !== "object" || Array.isArray(ike)) continue;
-      const ikeId = text(ike.uniqueid);
-      ikeIds.push(ikeId);
+      const isEstablished = text(ike.state) === "ESTABLISHED";
+      if (isEstablished) established.push(text(ike.uniqueid));
       for (const child of sectionsOf(ike["child-sas"])) {
         if (text(child.state) !== "INSTALLED") continue;
-        if (text(ike.state) === "ESTABLISHED") up = true;
-        children.set(text(child.uniqueid), { ikeId, bytesIn: Number(text(child["bytes-in"])) || 0, bytesOut: Number(text(child["bytes-out"])) || 0 });
+        if (isEstablished) up = true;
+        children.set(text(child.uniqueid), { name: text(child.name), bytesIn: Number(text(child["bytes-in"])) || 0, bytesOut: Number(text(child["bytes-out"])) || 0 });
       }
     }
-    states.set(connection, { up, ikeIds, children });
+    states.set(connection, { up, established, children });
   }
   return states;
 }
 
 /**
  * Turns successive tunnel states into metrics per connection: TunnelUp 1/0, the bytes carried since the
- * previous poll, and rekeys. A CHILD SA that appears under an IKE SA seen at the previous poll, while one of
- * that connection's CHILD SAs seen then is gone, is a CHILD rekey; an IKE SA that replaces an established one
- * is an IKE rekey (a re-establishment within one poll interval counts the same way).
+ * previous poll, and rekeys. A CHILD SA with a new unique id and the config name of one seen at the previous
+ * poll replaces it (a CHILD rekey, whether or not both are seen side by side); a new ESTABLISHED IKE SA while
+ * one was established at the previous poll is an IKE rekey (IKEv2 moves the CHILD SAs to it, keeping their
+ * ids). A re-establishment inside one poll interval counts the same way; one after a poll that saw the
+ * tunnel down does not.
  */
 export class TunnelTracker {
   private previous = new Map<string, TunnelState>();
@@ -196,17 +199,15 @@ export class TunnelTracker {
       const before = this.previous.get(connection);
       let bytesIn = 0;
       let bytesOut = 0;
+      let rekeys = 0;
+      const namesBefore = new Set([...(before?.children.values() ?? [])].map((child) => child.name));
       for (const [id, child] of state.children) {
         const old = before?.children.get(id);
         bytesIn += Math.max(0, child.bytesIn - (old?.bytesIn ?? 0));
         bytesOut += Math.max(0, child.bytesOut - (old?.bytesOut ?? 0));
+        if (!old && namesBefore.has(child.name)) rekeys += 1;
       }
-      let rekeys = 0;
-      if (before) {
-        const childGone = [...before.children.keys()].some((id) => !state.children.has(id));
-        if (childGone) rekeys += [...state.children].filter(([id, c]) => !before.children.has(id) && before.ikeIds.includes(c.ikeId)).length;
-        if (before.up && before.ikeIds.length > 0 && state.ikeIds.length > 0 && !state.ikeIds.some((id) => before.ikeIds.includes(id))) rekeys += 1;
-      }
+      if (before && before.established.length > 0) rekeys += state.established.filter((id) => !before.established.includes(id)).length;
       metrics.set(connection, { TunnelUp: state.up ? 1 : 0, TunnelBytesIn: bytesIn, TunnelBytesOut: bytesOut, Rekeys: rekeys });
     }
     this.previous = new Map(states);

@@ -120,6 +120,15 @@ describe("strongSwan tunnel metrics", () => {
     // Back after being down: a new tunnel, not a rekey.
     expect(next(RAW("4", "5", 10, 10))).toEqual({ TunnelUp: 1, TunnelBytesIn: 10, TunnelBytesOut: 10, Rekeys: 0 });
   });
+
+  it("counts a CHILD rekey once when a poll sees the old and the new CHILD SA side by side", () => {
+    const tracker = new TunnelTracker();
+    const next = (raw: string) => tracker.next(tunnelStates(parseListSas(raw), ["to-b"])).get("to-b")!;
+    const both = RAW("1", "1", 100, 100).replace("}}}}", `} to-b-2 {name=to-b uniqueid=2 state=INSTALLED bytes-in=5 bytes-out=6}}}}`);
+    expect(next(RAW("1", "1", 100, 100)).Rekeys).toBe(0);
+    expect(next(both)).toEqual({ TunnelUp: 1, TunnelBytesIn: 5, TunnelBytesOut: 6, Rekeys: 1 });
+    expect(next(RAW("1", "2", 5, 6))).toEqual({ TunnelUp: 1, TunnelBytesIn: 0, TunnelBytesOut: 0, Rekeys: 0 });
+  });
 });
 
 describe("HAProxy show stat", () => {

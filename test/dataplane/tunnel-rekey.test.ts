@@ -1,0 +1,105 @@
+// Rekeys from a real charon: an IKEv2 tunnel between two namespaces the test creates whose CHILD SAs live
+// 3 s (esp lifetime → swanctl.conf children.<child>.rekey_time; charon rekeys a CHILD SA at rekey_time minus
+// a random part of at most rand_time, by default 10% of it: swanctl.conf(5)). The agent's samples count
+// each replacement once, the tunnel stays up throughout, and bytes carried across a rekey are still counted.
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startCharon, type Charon } from "../../containers/agent/charon.ts";
+import type { MetricValues } from "../../containers/agent/metrics.ts";
+import { link, type NetworkNamespace } from "../../containers/agent/netns.ts";
+import { run, startDaemon, waitFor } from "../../containers/agent/process.ts";
+import { StrongswanAgent, type SecretsResolver } from "../../containers/agent/strongswan.ts";
+import { renderBundle } from "../../functions/render/bundle.ts";
+import { loadOrThrow } from "../support/fixtures.ts";
+import { Sandbox } from "../support/sandbox.ts";
+import { tempDir } from "../support/tmp.ts";
+
+const TOOL = resolve(import.meta.dirname, "../support/tcp-tool.ts");
+const NODE = process.execPath;
+const sandbox = new Sandbox();
+let work: { path: string; cleanup: () => Promise<void> };
+let siteA: NetworkNamespace;
+let agentA: StrongswanAgent;
+let charonA: Charon;
+
+const secrets: SecretsResolver = { resolve: async (ref) => Buffer.from(`psk for ${JSON.stringify(ref)}`) };
+
+const side = (self: "a" | "b") => {
+  const peer = self === "a" ? "b" : "a";
+  const net = (s: string) => (s === "a" ? 1 : 2);
+  return `version: 1
+services:
+  vpn-${self}:
+    kind: strongswan
+    connections:
+      - name: to-${peer}
+        psk: { ssmParameter: /proxy-fleet/test/psk }
+        local: { id: ${self}.vpn.test, subnets: [10.98.${net(self)}.0/24] }
+        remote: { address: 10.99.0.${net(peer)}, id: ${peer}.vpn.test, subnets: [10.98.${net(peer)}.0/24] }
+        ike: { encryption: [aes256gcm16], integrity: [sha256], dhGroups: [ecp256] }
+        esp: { encryption: [aes256gcm16], dhGroups: [ecp256], lifetime: 3s }
+        forceUdpEncapsulation: true
+        startAction: ${self === "a" ? "start" : "none"}
+`;
+};
+
+beforeAll(async () => {
+  work = await tempDir("tunnel-rekey");
+  await sandbox.setup(async () => {
+    siteA = await sandbox.namespace("pfra");
+    const siteB = await sandbox.namespace("pfrb");
+    await link(siteA, "10.99.0.1/24", siteB, "10.99.0.2/24");
+    for (const [ns, n] of [[siteA, 1], [siteB, 2]] as const) await ns.ip(["addr", "add", `10.98.${n}.1/32`, "dev", "lo"]);
+    const server = sandbox.track(startDaemon(NODE, [TOOL, "serve", "10.98.2.1", "7000", "site-b"], { netns: siteB.name }));
+    await waitFor("the server in site B", () => server.output().includes("listening"), 10_000);
+    for (const [self, ns] of [["b", siteB], ["a", siteA]] as const) {
+      const charon = sandbox.track(await startCharon({ dir: join(work.path, `charon-${self}`), netns: ns.name, libipsec: true }));
+      const model = await loadOrThrow({ "fleet.yaml": side(self) });
+      const bundle = renderBundle(model.services[0]!);
+      const agent = await StrongswanAgent.start({ fetch: async () => bundle }, {
+        bundleDir: join(work.path, `bundle-${self}`), runDir: join(work.path, `run-${self}`), secrets,
+        viciUri: charon.viciUri, swanctlEnv: charon.env, netns: ns.name,
+      });
+      if (self === "a") [agentA, charonA] = [agent, charon];
+    }
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await sandbox.cleanup();
+  await work?.cleanup();
+});
+
+it("counts the CHILD SA rekeys charon makes, with the tunnel up in every sample and the bytes still counted", async () => {
+  const samples: MetricValues[] = [];
+  const sample = async () => {
+    const values = (await agentA.sampleTunnels()).get("to-b")!;
+    samples.push(values);
+    return values;
+  };
+  await waitFor("TunnelUp 1", async () => (await sample()).TunnelUp === 1, 20_000);
+  const upSince = samples.length - 1;
+  const total = (name: keyof MetricValues) => samples.slice(upSince).reduce((sum, v) => sum + (v[name] ?? 0), 0);
+
+  // Two rekeys (each 3 s apart at most), sampling every 25 ms as waitFor polls.
+  await waitFor("two CHILD rekeys", async () => {
+    await sample();
+    return total("Rekeys") >= 2;
+  }, 20_000);
+  // Traffic after the rekeys travels on a CHILD SA the tracker met only as a replacement: still counted.
+  const before = total("TunnelBytesIn");
+  const probe = await run(NODE, [TOOL, "probe", "10.98.2.1", "7000", "10.98.1.1"], { netns: siteA.name });
+  expect(probe.stdout.trim()).toBe("site-b from 10.98.1.1");
+  await sample();
+  expect(total("TunnelBytesIn")).toBeGreaterThan(before);
+
+  const sas = (await run("swanctl", ["--list-sas", "--raw", "--uri", charonA.viciUri], { netns: siteA.name, env: charonA.env })).stdout;
+  // charon's own view agrees: the CHILD SA now installed is not the first one (unique id 1).
+  expect(sas).toMatch(/child-sas \{to-b-(\d+) /);
+  const newestChild = Math.max(...[...sas.matchAll(/\bto-b-(\d+) \{/g)].map((m) => Number(m[1])));
+  expect(newestChild).toBeGreaterThan(1);
+  // Every rekey made a CHILD SA with a new unique id (A's charon numbers them 1, 2, …): never counted twice.
+  expect(total("Rekeys")).toBeLessThanOrEqual(newestChild - 1);
+  // The tunnel never went down while it rekeyed.
+  expect(samples.slice(upSince).every((v) => v.TunnelUp === 1)).toBe(true);
+}, 60_000);
