@@ -23,7 +23,7 @@ export const BUDGET_STEPS: readonly BudgetStep[] = [
     id: "detection",
     what: "instance loss → Auto Scaling finds it unhealthy and starts a replacement",
     range: [1, 70],
-    source: "EC2 status checks run every minute (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-system-instance-status-check.html); "
+    source: "EC2 status checks report whether the instance passed them in the last minute, at a 1-minute frequency (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/viewing_metrics_with_cloudwatch.html#status-check-metrics); "
       + "an instance that terminates unexpectedly is replaced too (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-health-checks.html); "
       + "the 0–10 s Auto Scaling takes to act is " + ASSUMED,
   },
