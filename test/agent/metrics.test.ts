@@ -105,6 +105,10 @@ describe("strongSwan tunnel metrics", () => {
     expect(states.get("to-b")!.up).toBe(true);
     expect(states.get("to-c")!.up).toBe(false);
     expect(tunnelStates(parseListSas(RAW("1", "1", 0, 0, "CONNECTING")), ["to-b"]).get("to-b")!.up).toBe(false);
+    // IKE up but the CHILD SA refused (charon: "received TS_UNACCEPTABLE notify, no CHILD_SA built"): no traffic passes, down.
+    const ikeOnly = RAW("1", "1", 0, 0).replace(/child-sas \{.*\}\}\}\}/, "child-sas {}}}");
+    expect(parseListSas(ikeOnly)[0]!["to-b"]).toMatchObject({ state: "ESTABLISHED", "child-sas": {} });
+    expect(tunnelStates(parseListSas(ikeOnly), ["to-b"]).get("to-b")!.up).toBe(false);
   });
 
   it("reports bytes per interval, across a CHILD rekey (new counters) and an IKE rekey", () => {
