@@ -236,11 +236,11 @@ function dashboard(stack: Stack, { stage, model, loops, proxies, fleetMetric, lo
     }
     const site = service as ServiceModelOf<"strongswan">;
     const tunnels = site.noIpsec ? [] : site.connections;
-    board.addWidgets(
+    // A site without IPsec (iptables only) has no tunnel to show.
+    board.addWidgets(...(tunnels.length === 0 ? [] : [
       graph(`${service.name}: tunnels up`, tunnels.map((c) => fleetMetric("TunnelUp", { Service: service.name, Connection: c.name }, "Minimum"))),
       graph(`${service.name}: tunnel bytes, rekeys`, tunnels.flatMap((c) => ["TunnelBytesIn", "TunnelBytesOut", "Rekeys"].map((name) => fleetMetric(name, { Service: service.name, Connection: c.name })))),
-      graph(`${service.name}: agent`, agent),
-    );
+    ]), graph(`${service.name}: agent`, agent));
   }
 }
 

@@ -151,6 +151,11 @@ describe.each(["dev", "dev-2"])("Operations at stage %s", (stage) => {
     const titles = dashboardWidgets(stage).map((w) => w.properties.title).filter(Boolean);
     for (const loop of ["dns-sync", "config-rollout", "rollout-watch", "task-targets", "instance-heal"]) expect(titles).toContain(loop);
     for (const service of model.services) expect(titles.some((t) => t!.startsWith(`${service.name}:`))).toBe(true);
+    const sites = model.services.filter((s): s is ServiceModelOf<"strongswan"> => s.kind === "strongswan");
+    expect(sites.some((s) => s.noIpsec) && sites.some((s) => !s.noIpsec)).toBe(true);
+    for (const site of sites) expect(titles.includes(`${site.name}: tunnels up`), site.name).toBe(!site.noIpsec);
+    // No graph is left without a metric.
+    for (const widget of dashboardWidgets(stage).filter((w) => w.type === "metric")) expect(widget.properties.metrics?.length, widget.properties.title).toBeGreaterThan(0);
     expect(titles).toContain("Names failing (latest runs)");
     expect(titles).toContain("Last commits (accepted or rejected)");
   });
