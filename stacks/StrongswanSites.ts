@@ -4,7 +4,7 @@
 // launch lifecycle hook is part of each group's creation, so even the very first instance waits in
 // Pending:Wait, and its launch event finds the rule and the Lambda already there.
 import {
-  Annotations, ArnFormat, Duration, Tags, aws_autoscaling as autoscaling, aws_ec2 as ec2, aws_ecs as ecs, aws_events as events,
+  ArnFormat, Duration, Tags, aws_autoscaling as autoscaling, aws_ec2 as ec2, aws_ecs as ecs, aws_events as events,
   aws_iam as iam, aws_logs as logs, aws_s3_deployment as s3deploy,
 } from "aws-cdk-lib";
 import { NagSuppressions } from "cdk-nag";
@@ -15,6 +15,7 @@ import type { ServiceModelOf } from "../functions/fleet/load.ts";
 import { HEAL_TIMEOUT_SECONDS, LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS } from "../functions/heal/heal.ts";
 import { renderFleet } from "../functions/render/bundle.ts";
 import type { EcsTarget } from "../functions/rollout/ports.ts";
+import { secretName, secretReferenceFor } from "../functions/fleet/secrets.ts";
 import { ConfigStore } from "./ConfigStore.ts";
 import {
   CONTAINER_HEALTH_CHECK, CONTAINER_STOP_TIMEOUT, constructId, deployedFleet, grantAgentReads, proxyImage,
@@ -189,6 +190,8 @@ export async function StrongswanSites({ stack }: StackContext) {
     const ecsService = new ecs.Ec2Service(stack, `${id}Service`, {
       cluster,
       serviceName: name,
+        // Fills in the {stage} of pre-shared key references (functions/fleet/secrets.ts).
+        PROXY_FLEET_STAGE: stack.stage,
       taskDefinition: task,
       desiredCount: 1,
       capacityProviderStrategies: [{ capacityProvider: capacity.capacityProviderName, weight: 1 }],
@@ -246,12 +249,14 @@ function grantPreSharedKeys(stack: SstStack, task: ecs.TaskDefinition, service: 
     actions: ["kms:Decrypt"], resources: [key], conditions: { StringLike: { "kms:EncryptionContext:SecretARN": secrets } },
   }));
   for (const connection of service.noIpsec ? [] : service.connections) {
-    const reference = "ssmParameter" in connection.psk ? connection.psk.ssmParameter.replace(/^\//, "") : connection.psk.secretsManager;
+    const reference = secretName(secretReferenceFor(connection.psk, stack.stage));
     if (!reference.startsWith(path)) {
-      Annotations.of(task).addWarning(`${service.name} ${connection.name}: the pre-shared key ${reference} is outside ${path}; this stage's task cannot read it`);
+      throw new Error(`${service.name} ${connection.name}: the pre-shared key ${reference} is outside ${path}, the only keys stage ${stack.stage} may read; `
+        + `name it under that path (write {stage} where the stage's name goes, e.g. /proxy-fleet/{stage}/${service.name}/${connection.name})`);
     }
   }
 }
+  // A key outside the stage's path could never be read by this task: refuse the deploy instead of a task that fails.
 
 /**
  * The instance-heal loop: its Lambda, sized from heal's computed worst case, and its two rules. It may change

@@ -1,5 +1,6 @@
 // Deploy-time settings (environment variables read at synth) and the stage-scoped names every stack uses.
 // Each setting is checked here, so a bad value fails the synth with a message naming the variable.
+import { secretPath as fleetSecretPath } from "../functions/fleet/secrets.ts";
 
 /** proxy-fleet's tags: the service a resource belongs to, and the stage (one deployment) that owns it. */
 export { SERVICE_TAG, STAGE_TAG } from "../functions/heal/ports.ts";
@@ -23,7 +24,7 @@ export const stagePrefix = (stage: string) => `proxy-fleet-${checkStage(stage)}_
 export const stageName = (stage: string, ...parts: string[]) => `${stagePrefix(stage)}${parts.join("-")}`;
 
 /** Where a stage's pre-shared keys live: SSM parameters under `/proxy-fleet/<stage>/<service>/`, secrets under `proxy-fleet/<stage>/<service>/`. */
-export const secretPath = (stage: string, service: string) => `proxy-fleet/${checkStage(stage)}/${service}/`;
+export const secretPath = (stage: string, service: string) => fleetSecretPath(checkStage(stage), service);
 
 export interface DeploySettings {
   /** PROXY_FLEET_RESERVED_CONCURRENCY: reserve this many executions per loop (unset: none, the leases serialize). */

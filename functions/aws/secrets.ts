@@ -2,14 +2,19 @@
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { SecretsResolver } from "../../containers/agent/strongswan.ts";
+import { secretReferenceFor } from "../fleet/secrets.ts";
 import { AGENT_AWS_TIMEOUTS, describeAwsError } from "./agent-sources.ts";
 
 const { connectionTimeout, requestTimeout, maxAttempts, callTimeout } = AGENT_AWS_TIMEOUTS;
 const bounded = { retryMode: "adaptive", maxAttempts, requestHandler: { connectionTimeout, requestTimeout } } as const;
 
-export function awsSecretsResolver(ssm = new SSMClient(bounded), secrets = new SecretsManagerClient(bounded)): SecretsResolver {
+/** `stage` fills in a reference's {stage} (the task's PROXY_FLEET_STAGE): each stage reads its own keys. */
+export function awsSecretsResolver(
+  ssm = new SSMClient(bounded), secrets = new SecretsManagerClient(bounded), stage = process.env.PROXY_FLEET_STAGE,
+): SecretsResolver {
   return {
-    async resolve(reference) {
+    async resolve(written) {
+      const reference = secretReferenceFor(written, stage);
       const abortSignal = AbortSignal.timeout(callTimeout);
       if ("ssmParameter" in reference) {
         const { Parameter } = await ssm.send(new GetParameterCommand({ Name: reference.ssmParameter, WithDecryption: true }), { abortSignal })

@@ -131,9 +131,14 @@ function parseFleetYaml(text: string): ParsedYaml {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
   if (doc.errors.length > 0) {
+    // Past the first real syntax error the parser is guessing: every later complaint is an echo of it (one
+    // unquoted "{" yields one per token to the end of the file), so reporting stops there, like a compiler's.
+    // Duplicate keys before it are independent mistakes and are all reported.
+    const stop = doc.errors.findIndex((e) => e.code !== "DUPLICATE_KEY");
+    const reported = stop === -1 ? doc.errors : doc.errors.slice(0, stop + 1);
     return {
       ok: false,
-      errors: doc.errors.map((e) => {
+      errors: reported.map((e) => {
         const pos = lineCounter.linePos(e.pos[0]);
         return issue(FLEET_FILE, pos.line, pos.col, "yaml-syntax", yamlMessage(e));
       }),
@@ -157,6 +162,16 @@ function parseFleetYaml(text: string): ParsedYaml {
   return { ok: true, doc, lineCounter };
 }
 
+/** What the parser met where it expected something else, and the usual cause: a value with YAML's own characters. */
+function unexpectedToken(parserMessage: string): string {
+  const tokens: Record<string, string> = {
+    "flow-map-start": "{", "flow-map-end": "}", "flow-seq-start": "[", "flow-seq-end": "]", "comma": ",", "map-value-ind": ":",
+  };
+  const kind = /Unexpected ([a-z-]+)/.exec(parserMessage)?.[1];
+  const what = kind && tokens[kind] ? `"${tokens[kind]}"` : "a value";
+  return `unexpected ${what} here: a value containing { } [ ] , : or # must be quoted ("…")`;
+}
+
 /** The YAML parser's complaint in the project's words, by its stable error code. */
 function yamlMessage(error: YAMLError): string {
   const own: Record<string, string> = {
@@ -168,7 +183,7 @@ function yamlMessage(error: YAMLError): string {
     MULTILINE_IMPLICIT_KEY: "a key must fit on one line (or a value is indented wrongly)",
     MISSING_CHAR: "a character is missing here (an unclosed quote or bracket, or a key without its colon)",
     BAD_DQ_ESCAPE: "this escape sequence in a double-quoted value is not valid YAML",
-    UNEXPECTED_TOKEN: "unexpected character here",
+    UNEXPECTED_TOKEN: unexpectedToken(error.message),
     BLOCK_IN_FLOW: "a block (one entry per line) cannot sit inside [ ] or { }",
     KEY_OVER_1024_CHARS: "a key may be at most 1024 characters long",
     MULTIPLE_ANCHORS: "a value may carry only one &anchor",

@@ -195,11 +195,12 @@ export const SquidService = z.strictObject({
     .optional(),
 });
 
+// `{stage}` stands for the deployed stage's name (functions/fleet/secrets.ts), filled in by the task that reads the key.
 const SsmParameter = z.strictObject({
-  ssmParameter: z.string().regex(/^\/?[A-Za-z0-9_.\-/]{1,2047}$/, "is not an SSM parameter name"),
+  ssmParameter: z.string().regex(/^\/?(?:[A-Za-z0-9_.\-/]|\{stage\}){1,2047}$/, "is not an SSM parameter name (letters, digits, _ . - / and {stage})"),
 });
 const SecretsManagerSecret = z.strictObject({
-  secretsManager: z.string().regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, "is not a Secrets Manager secret name or ARN"),
+  secretsManager: z.string().regex(/^(?:[A-Za-z0-9/_+=.@-]|\{stage\}){1,512}$/, "is not a Secrets Manager secret name or ARN (letters, digits, / _ + = . @ - and {stage})"),
 });
 /** A reference to where the pre-shared key lives; never the key itself. */
 export const SecretReference = z

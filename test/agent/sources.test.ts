@@ -94,6 +94,17 @@ describe("pre-shared keys", () => {
     await expect(resolver.resolve({ secretsManager: "vpn/dc2" })).rejects.toThrow("could not read secret vpn/dc2: AccessDeniedException: denied");
   });
 
+  it("reads the deployed stage's key where a reference names {stage}, and refuses one when no stage is given", async () => {
+    ssm.on(GetParameterCommand, { Name: "/proxy-fleet/prod/vpn/dc1", WithDecryption: true }).resolves({ Parameter: { Value: "prod-key" } });
+    secrets.on(GetSecretValueCommand, { SecretId: "proxy-fleet/prod/vpn/dc2" }).resolves({ SecretString: "prod-secret" });
+    const prod = awsSecretsResolver(new SSMClient({}), new SecretsManagerClient({}), "prod");
+    expect(Buffer.from(await prod.resolve({ ssmParameter: "/proxy-fleet/{stage}/vpn/dc1" })).toString()).toBe("prod-key");
+    expect(Buffer.from(await prod.resolve({ secretsManager: "proxy-fleet/{stage}/vpn/dc2" })).toString()).toBe("prod-secret");
+    const unstaged = awsSecretsResolver(new SSMClient({}), new SecretsManagerClient({}), "");
+    await expect(unstaged.resolve({ ssmParameter: "/proxy-fleet/{stage}/vpn/dc1" })).rejects.toThrow(/names \{stage\}, but this task was given no stage/);
+    expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 1);
+  });
+
   it("refuses an empty secret", async () => {
     ssm.on(GetParameterCommand).resolves({ Parameter: {} });
     await expect(awsSecretsResolver(new SSMClient({}), new SecretsManagerClient({})).resolve({ ssmParameter: "/x" })).rejects.toThrow(/has no value/);

@@ -45,6 +45,8 @@ const CASES: Case[] = [
   // YAML itself
   { name: "tab indentation", files: { "fleet.yaml": "version: 1\nservices:\n\trouter: {}\n" }, errors: ["fleet.yaml:3 yaml-syntax"], message: "" },
   { name: "unclosed flow sequence", files: { "fleet.yaml": `${HEADER}  a:\n    kind: squid\n    allowedSources: [10.0.0.0/8\n` }, errors: ["fleet.yaml:6 yaml-syntax"], message: "" },
+  // One unquoted "{" inside { } derails the parser to the end of the file: one error, at the brace, saying what to do.
+  { name: "unquoted braces inside a flow mapping", files: { "fleet.yaml": `${HEADER}  a:\n    kind: squid\n    allowlist: { x: /a/{b}/c }\n    allowedSources: [10.0.0.0/8]\n    connectPorts: [443]\n` }, errors: ["fleet.yaml:5 yaml-syntax"], message: "must be quoted" },
   { name: "duplicate key", files: { "fleet.yaml": "version: 1\nversion: 1\nservices: {}\n" }, errors: ["fleet.yaml:2 yaml-syntax"], message: "unique" },
   { name: "not a mapping", files: { "fleet.yaml": "- just\n- a list\n" }, errors: ["fleet.yaml:1 schema"], message: "mapping" },
   { name: "missing fleet.yaml", files: { "other.yaml": "x: 1\n" }, errors: ["fleet.yaml:1 missing-file"], message: "not found" },

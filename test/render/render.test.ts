@@ -59,7 +59,7 @@ describe("bundles", () => {
     const bundles = renderFleet(await loadExample()).bundles;
     const all = bundles.flatMap((b) => Object.values(b.files)).join("\n");
     expect(all).not.toMatch(/secret\s*=/);
-    expect(all).toContain("/proxy-fleet/datacenter-vpn/dc1-psk");
+    expect(all).toContain("/proxy-fleet/{stage}/datacenter-vpn/dc1-psk");
   });
 });
 

@@ -1,6 +1,8 @@
 // Deploy rules: what AWS checks at deploy and run time and synthesis does not, over every stack of the app,
 // synthesized from examples/ and from a large generated config (50 HAProxy listeners, 3 NGINX, 2 Squid, 4
 // strongSwan sites), each at two stages side by side ("dev" and "dev-2": one stage's name is a prefix of the other's).
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICY, HEAL_TIMEOUT_SECONDS, LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS, healWorstCaseMs } from "../../functions/heal/heal.ts";
 import { largeConfig, synthApp, type CfnResource, type SynthesizedStack } from "../support/synth.ts";
@@ -306,4 +308,30 @@ describe("strongSwan peers", () => {
       expect(ingress.filter((r) => r.CidrIp === peer).map((r) => `${r.IpProtocol}/${r.FromPort ?? ""}`).sort()).toEqual(["50/", "udp/4500", "udp/500"]);
     }
   });
+});
+
+// A task reads only SSM parameters and secrets under /proxy-fleet/<stage>/<service>/ (StrongswanSites grants no
+// more): a reference elsewhere would deploy a VPN whose task fails at start with AccessDenied, so synth refuses it.
+describe("pre-shared keys", () => {
+  it("each stage's strongSwan tasks read the keys {stage} names in their own stage's path", () => {
+    for (const app of [...apps.examples, ...apps.large]) {
+      const definitions = resources(app, "AWS::ECS::TaskDefinition").flatMap(({ resource }) =>
+        props(resource).ContainerDefinitions as { Environment?: { Name: string; Value: unknown }[] }[]);
+      const stages = definitions.filter((d) => d.Environment?.some((e) => e.Name === "PROXY_FLEET_STAGE"))
+        .map((d) => d.Environment!.find((e) => e.Name === "PROXY_FLEET_STAGE")!.Value);
+      expect(stages.length, app.stage).toBeGreaterThan(0);
+      expect(new Set(stages), app.stage).toEqual(new Set([app.stage]));
+      const parameterGrants = statements(app).filter((s) => s.actions.includes("ssm:GetParameter")).flatMap((s) => s.resources);
+      expect(parameterGrants.length).toBeGreaterThan(0);
+      for (const grant of parameterGrants) expect(grant).toMatch(new RegExp(`:parameter/proxy-fleet/${app.stage}/[a-z0-9-]+/\\*$`));
+    }
+  });
+
+  it("refuses to synthesize a site whose key lies outside its stage's path, naming the key and the path", async () => {
+    const dir = largeConfig({ haproxyListeners: 1, nginx: 0, squid: 0, sites: 1 });
+    const fleet = join(dir, "fleet.yaml");
+    writeFileSync(fleet, readFileSync(fleet, "utf8").replace("/proxy-fleet/{stage}/site-0/dc0", "/proxy-fleet/prod/site-0/dc0"));
+    await expect(synthApp({ stage: "dev", configDir: dir })).rejects.toThrow(
+      "site-0 dc0: the pre-shared key proxy-fleet/prod/site-0/dc0 is outside proxy-fleet/dev/site-0/, the only keys stage dev may read");
+  }, 120_000);
 });

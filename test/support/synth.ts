@@ -105,7 +105,7 @@ export function largeConfig({ haproxyListeners = 50, nginx = 3, squid = 2, sites
   }
   for (let n = 0; n < sites; n++) {
     lines.push(`  site-${n}:`, "    kind: strongswan", "    connections:", `      - name: dc${n}`, "        ikeVersion: 2",
-      `        psk: { ssmParameter: /proxy-fleet/test/site-${n}/dc${n} }`, "        local: { subnets: [10.20.0.0/16] }",
+      `        psk: { ssmParameter: "/proxy-fleet/{stage}/site-${n}/dc${n}" }`, "        local: { subnets: [10.20.0.0/16] }",
       // The first site names a primary and a secondary peer.
       `        remote: { ${n === 0 ? "addresses: [198.51.100.10, 198.51.100.110], id: dc0.example.com" : `address: 198.51.100.${10 + n}`}, subnets: [192.168.${n}.0/24] }`,
       "    rules:", `      - name: to-dc${n}`, "        from: [10.20.0.0/16]", `        to: [192.168.${n}.0/24]`, "        protocols: [tcp]", "        ports: [443]");
