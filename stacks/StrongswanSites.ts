@@ -37,6 +37,8 @@ export const STRONGSWAN_INSTANCE_TYPE = "t3.small";
 export const WARM_POOL_MIN_SIZE = 1;
 /** The ECS agent setting that keeps a warming instance out of the cluster until it enters service. */
 export const ECS_WARM_POOLS_CHECK = "ECS_WARM_POOLS_CHECK=true";
+/** cloud-config that makes cloud-init run the user-data script on every boot, not only the first. */
+export const USER_DATA_EVERY_BOOT = "#cloud-config\ncloud_final_modules:\n- [scripts-user, always]\n";
 
 export async function StrongswanSites({ stack }: StackContext) {
   const { bundles, state, repository, trackedBranch } = use(ConfigStore);
@@ -118,10 +120,15 @@ export async function StrongswanSites({ stack }: StackContext) {
     }
     // The ECS agent on a warm-pool instance waits until the instance leaves the pool before it registers, so the
     // task is placed only on the instance that serves (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-warm-pool.html).
-    // First in the script: Auto Scaling stops a warmed instance without waiting for user data to finish
-    // (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html).
-    const userData = ec2.UserData.forLinux();
-    userData.addCommands(`echo ${ECS_WARM_POOLS_CHECK} >> /etc/ecs/ecs.config`);
+    // Auto Scaling stops a warmed instance without waiting for user data, and cloud-init runs it on first boot
+    // only (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html): the script
+    // runs on every boot (https://repost.aws/knowledge-center/execute-user-data-ec2), so an instance stopped
+    // mid-script still has the ECS settings when it leaves the pool; each line is idempotent or harmless twice.
+    const shell = ec2.UserData.forLinux();
+    shell.addCommands(`grep -qxF ${ECS_WARM_POOLS_CHECK} /etc/ecs/ecs.config || echo ${ECS_WARM_POOLS_CHECK} >> /etc/ecs/ecs.config`);
+    const userData = new ec2.MultipartUserData();
+    userData.addPart(ec2.MultipartBody.fromRawBody({ contentType: 'text/cloud-config; charset="us-ascii"', body: USER_DATA_EVERY_BOOT }));
+    userData.addUserDataPart(shell, ec2.MultipartBody.SHELL_SCRIPT, true);
     const group = new autoscaling.AutoScalingGroup(stack, `${id}Group`, {
       autoScalingGroupName: stageName(stage, name),
       vpc,
@@ -183,6 +190,8 @@ export async function StrongswanSites({ stack }: StackContext) {
         PROXY_FLEET_BUNDLE_KEY: pinned.key,
         PROXY_FLEET_BUNDLE_HASH: pinned.hash,
         PROXY_FLEET_COMMIT: pinned.commit,
+        // Fills in the {stage} of pre-shared key references (functions/fleet/secrets.ts).
+        PROXY_FLEET_STAGE: stack.stage,
       },
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: name, logRetention: logs.RetentionDays.ONE_MONTH }),
     });
@@ -190,8 +199,6 @@ export async function StrongswanSites({ stack }: StackContext) {
     const ecsService = new ecs.Ec2Service(stack, `${id}Service`, {
       cluster,
       serviceName: name,
-        // Fills in the {stage} of pre-shared key references (functions/fleet/secrets.ts).
-        PROXY_FLEET_STAGE: stack.stage,
       taskDefinition: task,
       desiredCount: 1,
       capacityProviderStrategies: [{ capacityProvider: capacity.capacityProviderName, weight: 1 }],
@@ -248,6 +255,7 @@ function grantPreSharedKeys(stack: SstStack, task: ecs.TaskDefinition, service: 
   task.addToTaskRolePolicy(new iam.PolicyStatement({
     actions: ["kms:Decrypt"], resources: [key], conditions: { StringLike: { "kms:EncryptionContext:SecretARN": secrets } },
   }));
+  // A key outside the stage's path could never be read by this task: refuse the deploy instead of a task that fails.
   for (const connection of service.noIpsec ? [] : service.connections) {
     const reference = secretName(secretReferenceFor(connection.psk, stack.stage));
     if (!reference.startsWith(path)) {
@@ -256,7 +264,6 @@ function grantPreSharedKeys(stack: SstStack, task: ecs.TaskDefinition, service: 
     }
   }
 }
-  // A key outside the stage's path could never be read by this task: refuse the deploy instead of a task that fails.
 
 /**
  * The instance-heal loop: its Lambda, sized from heal's computed worst case, and its two rules. It may change

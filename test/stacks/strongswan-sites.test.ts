@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { synth } from "../support/synth.ts";
 import { ConfigStore } from "../../stacks/ConfigStore.ts";
 import { Network } from "../../stacks/Network.ts";
-import { ECS_WARM_POOLS_CHECK, LIFECYCLE_HOOK, StrongswanSites, WARM_POOL_MIN_SIZE } from "../../stacks/StrongswanSites.ts";
+import { ECS_WARM_POOLS_CHECK, LIFECYCLE_HOOK, StrongswanSites, USER_DATA_EVERY_BOOT, WARM_POOL_MIN_SIZE } from "../../stacks/StrongswanSites.ts";
 import { HEAL_TIMEOUT_SECONDS, LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS, healWorstCaseMs } from "../../functions/heal/heal.ts";
 
 let template: Template;
@@ -57,15 +57,22 @@ describe("StrongswanSites (examples/: datacenter-vpn and partner-forward)", () =
   });
 
   // ECS_WARM_POOLS_CHECK=true in /etc/ecs/ecs.config: the agent does not register a warming instance
-  // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-warm-pool.html).
-  it("sets the ECS warm-pool check in every site's user data, before the agent's cluster setting", () => {
+  // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-warm-pool.html). Auto Scaling may stop a
+  // warming instance before its user data finished, and cloud-init runs user data on first boot only
+  // (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html): it runs on every boot
+  // (scripts-user always: https://repost.aws/knowledge-center/execute-user-data-ec2).
+  it("sets the ECS warm-pool check in every site's user data, before the agent's cluster setting, run on every boot", () => {
     const templates = Object.values(template.findResources("AWS::EC2::LaunchTemplate")) as { Properties: { LaunchTemplateData: { UserData?: unknown } } }[];
-    const scripts = templates.map((t) => JSON.stringify(t.Properties.LaunchTemplateData.UserData ?? ""));
+    // Fn::Base64 of an Fn::Join: the literal parts, in order, as one string.
+    const scripts = templates.map((t) => JSON.stringify(t.Properties.LaunchTemplateData.UserData ?? "").replaceAll("\\n", "\n"));
     expect(scripts).toHaveLength(2);
     for (const script of scripts) {
       expect(script).toContain(`echo ${ECS_WARM_POOLS_CHECK} >> /etc/ecs/ecs.config`);
       expect(script).toContain("ECS_CLUSTER=");
       expect(script.indexOf(ECS_WARM_POOLS_CHECK)).toBeLessThan(script.indexOf("ECS_CLUSTER="));
+      expect(script).toContain("Content-Type: multipart/mixed");
+      expect(script).toContain(USER_DATA_EVERY_BOOT);
+      expect(script.indexOf("cloud_final_modules")).toBeLessThan(script.indexOf("#!/bin/bash"));
     }
   });
 
