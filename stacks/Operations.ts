@@ -18,6 +18,7 @@
 //   the hosts run it, charon's task memory (Container Insights) stands in for memory, and disk is not watched.
 import { Duration, Stack, aws_cloudwatch as cloudwatch, aws_cloudwatch_actions as actions, type aws_elasticloadbalancingv2 as elbv2, aws_iam as iam, aws_kms as kms, aws_sns as sns, aws_sqs as sqs, aws_sns_subscriptions as subscriptions } from "aws-cdk-lib";
 import type { Function } from "sst/constructs";
+import { METRIC_NAMESPACE } from "../containers/agent/metrics.ts";
 import { use, type StackContext } from "sst/constructs";
 import type { ServiceModelOf } from "../functions/fleet/load.ts";
 import { durationMs } from "../functions/fleet/duration.ts";
@@ -28,8 +29,8 @@ import { StrongswanSites, STRONGSWAN_INSTANCE_TYPE } from "./StrongswanSites.ts"
 import { waiveSstInternals } from "./nag.ts";
 import { deploySettings, proxyClusterName, stageName, strongswanClusterName } from "./settings.ts";
 
-/** The namespace of every metric proxy-fleet itself publishes (loops and agents). */
-export const NAMESPACE = "ProxyFleet";
+/** The namespace of every metric proxy-fleet itself publishes: the agents' (and the loops', functions/lambda.ts). */
+export const NAMESPACE = METRIC_NAMESPACE;
 /** A name is "failing for long" after this many minutes of failed lookups. */
 export const LOOKUP_FAILING_MINUTES = 10;
 /** Memory a strongSwan host may give charon's task before paging: 80% of the instance's memory. */
