@@ -280,6 +280,11 @@ describe("every ProxyFleet metric the alarms and dashboard name is one the code 
     for (const names of published.values()) expect(names).toContain("MalformedEvents");
   });
 
+  it("the loops publish in the namespace the agents use, which the alarms and dashboard read", () => {
+    const namespaces = [...readFileSync("functions/lambda.ts", "utf8").matchAll(/new Metrics\(\{\s*namespace:\s*"([^"]+)"/g)].map((m) => m[1]);
+    expect(namespaces).toEqual([NAMESPACE]);
+  });
+
   it.each(["dev", "dev-2"])("at stage %s: loop metrics carry a loop's `service`, agent metrics a service (and connection) of the config", (stage) => {
     const published = publishedByLambdas();
     const agent = new Set<string>(AGENT_METRIC_NAMES);
