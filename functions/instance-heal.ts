@@ -66,7 +66,8 @@ export const handler = eventHandler(tools, HealEvent, async (event) => {
     case "continued":
       metrics.addMetric("AttachSeconds", MetricUnit.Seconds, outcome.attachedAfterMs / 1000);
       metrics.addMetric("AttachAttempts", MetricUnit.Count, outcome.attempts);
-      logger.info("instance healed", { instanceId: hook.instanceId, ...outcome });
+      // Origin WarmPool: a warm start; EC2: a cold launch, the fallback when the pool was empty.
+      logger.info("instance healed", { instanceId: hook.instanceId, origin: d.Origin ?? "EC2", ...outcome });
       break;
     case "abandoned":
       metrics.addMetric("HealFailures", MetricUnit.Count, 1);

@@ -311,6 +311,20 @@ describe("warm pool", () => {
     expect(writes()).toBe(0);
   });
 
+  it("logs whether a heal was a warm start or the cold fallback", async () => {
+    ec2.instances.set(WARM, { az: "us-east-1a", service: "datacenter-vpn", lifecycle: "Pending:Wait" });
+    Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: "INFO" }); // read at load: load again
+    vi.resetModules();
+    try {
+      const verbose = (await import("../../functions/instance-heal.ts")).handler as unknown as Handler;
+      const event = await leavePool();
+      const { lines } = await logged(() => verbose(event, context));
+      expect(lines.find((l) => l.message === "instance healed")).toMatchObject({ instanceId: WARM, origin: "WarmPool", kind: "continued" });
+    } finally {
+      Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: "ERROR" });
+    }
+  });
+
   it("a cold launch event without Origin/Destination (older shape) is still healed as a launch into the group", async () => {
     const event = await launch();
     delete event.detail.Origin;
