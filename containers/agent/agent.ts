@@ -129,7 +129,7 @@ export class Agent {
    * NGINX has none in the metric contract.
    */
   async sample(): Promise<MetricValues> {
-    if (this.model.kind === "haproxy") return haproxyStatMetrics(await masterCommand(join(this.options.runDir, "haproxy.sock"), "show stat"));
+    if (this.model.kind === "haproxy") return haproxyStatMetrics(await masterCommand(join(this.options.runDir, "haproxy.sock"), "show stat", 5_000));
     if (this.model.kind === "squid") {
       const denied = this.deniedSinceSample;
       this.deniedSinceSample = 0;
@@ -242,13 +242,17 @@ export class Agent {
   }
 }
 
-/** Sends one command to the HAProxy master CLI and returns its answer. */
-export function masterCommand(socket: string, command: string): Promise<string> {
+/**
+ * Sends one command to an HAProxy CLI socket (the master's, or a worker's stats socket) and returns its
+ * answer; with `timeoutMs`, a socket that does not answer in time fails the call instead of holding it.
+ */
+export function masterCommand(socket: string, command: string, timeoutMs?: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const client = connect(socket, () => client.end(`${command}\n`));
     let answer = "";
+    if (timeoutMs !== undefined) client.setTimeout(timeoutMs, () => client.destroy(new Error(`${socket}: no answer to "${command}" within ${timeoutMs} ms`)));
     client.on("data", (chunk: Buffer) => (answer += chunk.toString()));
-    client.on("close", () => resolve(answer));
+    client.on("close", (hadError) => { if (!hadError) resolve(answer); });
     client.on("error", reject);
   });
 }

@@ -28,6 +28,10 @@ export type AgentMetricName = (typeof AGENT_METRIC_NAMES)[number];
 
 export const METRIC_NAMESPACE = "ProxyFleet";
 
+/** Every metric carries the Service dimension; these carry Service and Connection (one strongSwan connection). */
+export const TUNNEL_METRIC_NAMES = ["TunnelUp", "TunnelBytesIn", "TunnelBytesOut", "Rekeys"] as const satisfies readonly AgentMetricName[];
+export const METRIC_DIMENSIONS = { service: "Service", connection: "Connection" } as const;
+
 /** EMF units (the spec's StandardUnit values): counts of events, byte counts, and a 1/0 state. */
 export const METRIC_UNITS: Record<AgentMetricName, "Count" | "Bytes" | "None"> = {
   Reloads: "Count",

@@ -3,7 +3,7 @@
 // and the pure parts that turn daemon answers into metric values.
 import { describe, expect, it } from "vitest";
 import {
-  AGENT_METRIC_NAMES, AgentMetrics, TunnelTracker, applyMetrics, emfLine, haproxyStatMetrics, isDeniedRequest, parseListSas,
+  AGENT_METRIC_NAMES, AgentMetrics, TUNNEL_METRIC_NAMES, TunnelTracker, applyMetrics, emfLine, haproxyStatMetrics, isDeniedRequest, parseListSas,
   tunnelStates, type MetricValues,
 } from "../../containers/agent/metrics.ts";
 
@@ -109,6 +109,11 @@ describe("strongSwan tunnel metrics", () => {
     const ikeOnly = RAW("1", "1", 0, 0).replace(/child-sas \{.*\}\}\}\}/, "child-sas {}}}");
     expect(parseListSas(ikeOnly)[0]!["to-b"]).toMatchObject({ state: "ESTABLISHED", "child-sas": {} });
     expect(tunnelStates(parseListSas(ikeOnly), ["to-b"]).get("to-b")!.up).toBe(false);
+  });
+
+  it("a tunnel sample holds exactly the metrics exported as the tunnel's (Service + Connection)", () => {
+    const values = new TunnelTracker().next(tunnelStates(parseListSas(RAW("1", "1", 1, 1)), ["to-b"])).get("to-b")!;
+    expect(Object.keys(values).sort()).toEqual([...TUNNEL_METRIC_NAMES].sort());
   });
 
   it("reports bytes per interval, across a CHILD rekey (new counters) and an IKE rekey", () => {
