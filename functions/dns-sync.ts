@@ -7,6 +7,7 @@ import { dnsSyncPorts } from "./aws/dns-sync-ports.ts";
 import { DnsSyncEvent, triage, type IgnoredChanges } from "./dns/events.ts";
 import { LookupSchedule } from "./dns/ports.ts";
 import { syncDns, type SyncReport } from "./dns/sync.ts";
+import { NAME_FAILING_LONG_MS } from "./dns/tracker.ts";
 import { eventHandler, once, powertools } from "./lambda.ts";
 
 const tools = powertools("dns-sync");
@@ -56,6 +57,7 @@ function recordMetrics(report: SyncReport): void {
   count("NamesResolved", report.looked.filter((r) => r.observation !== "failure").length);
   count("NamesReadFromZone", report.looked.filter((r) => r.source === "zone").length);
   count("LookupFailures", report.looked.filter((r) => r.observation === "failure").length);
+  count("NamesFailingLong", report.looked.filter((r) => r.failingForMs >= NAME_FAILING_LONG_MS).length);
   count("TargetsRegistered", registered);
   count("TargetsDeregistered", deregistered);
   count("RemovalsHeld", report.looked.reduce((n, r) => n + r.held.length, 0));

@@ -21,18 +21,18 @@ import type { Function } from "sst/constructs";
 import { METRIC_NAMESPACE } from "../containers/agent/metrics.ts";
 import { use, type StackContext } from "sst/constructs";
 import type { ServiceModelOf } from "../functions/fleet/load.ts";
-import { durationMs } from "../functions/fleet/duration.ts";
 import { deployedFleet } from "./deployed.ts";
 import { ProxyServices } from "./ProxyServices.ts";
 import { Reconcilers } from "./Reconcilers.ts";
 import { StrongswanSites, STRONGSWAN_INSTANCE_TYPE } from "./StrongswanSites.ts";
 import { waiveSstInternals } from "./nag.ts";
 import { deploySettings, proxyClusterName, stageName, strongswanClusterName } from "./settings.ts";
+import { NAME_FAILING_LONG_MS } from "../functions/dns/tracker.ts";
 
 /** The namespace of every metric proxy-fleet itself publishes: the agents' (and the loops', functions/lambda.ts). */
 export const NAMESPACE = METRIC_NAMESPACE;
-/** A name is "failing for long" after this many minutes of failed lookups. */
-export const LOOKUP_FAILING_MINUTES = 10;
+/** A name is "failing for long" after this many minutes of failed lookups (the DNS loop counts them: NamesFailingLong). */
+export const LOOKUP_FAILING_MINUTES = NAME_FAILING_LONG_MS / 60_000;
 /** Memory a strongSwan host may give charon's task before paging: 80% of the instance's memory. */
 const INSTANCE_MEMORY_MIB: Record<string, number> = { "t3.small": 2048 }; // https://aws.amazon.com/ec2/instance-types/t3/
 export function memoryAlarmMib(instanceType: string): number {
@@ -110,11 +110,10 @@ export async function Operations({ stack }: StackContext) {
   countAlarm("DeploymentsFailed", "page", "rollout-watch", "DeploymentsFailed", "an ECS deployment of a config version failed and was rolled back; the version is pinned");
   countAlarm("CommitsRejected", "info", "config-rollout", "CommitsRejected", "a commit to the config repository failed validation; nothing was rolled out (the commit has a comment)");
 
-  const { periodSeconds: lookupPeriod, periods: lookupPeriods } = lookupFailureWindow(model.dns.minTtl);
-  alarm("LookupsFailing", "page", `DNS lookups have failed in every run for ${LOOKUP_FAILING_MINUTES} minutes; their targets stay at the last known good`, {
-    metric: loopMetric("dns-sync", "LookupFailures", "Sum", Duration.seconds(lookupPeriod)), threshold: 0,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluationPeriods: lookupPeriods, datapointsToAlarm: lookupPeriods,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  // The DNS loop keeps, per name, when its lookups began failing; each run counts the names failing that long.
+  alarm("LookupsFailing", "page", `a name's lookups have failed for ${LOOKUP_FAILING_MINUTES} minutes without a break; its targets stay at the last known good`, {
+    metric: loopMetric("dns-sync", "NamesFailingLong", "Maximum", Duration.minutes(5)), threshold: 0,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
 
   // --- the proxy services ---------------------------------------------------------------------------------------
@@ -243,17 +242,6 @@ function dashboard(stack: Stack, { stage, model, loops, proxies, fleetMetric, lo
       graph(`${service.name}: tunnel bytes, rekeys`, tunnels.flatMap((c) => ["TunnelBytesIn", "TunnelBytesOut", "Rekeys"].map((name) => fleetMetric(name, { Service: service.name, Connection: c.name })))),
     ]), graph(`${service.name}: agent`, agent));
   }
-}
-
-/**
- * How the lookups-failing alarm reads LookupFailures. A failed lookup is due again after dns.minTtl
- * (functions/dns/tracker.ts) and is retried by the first 1-minute scheduled run at or after that; runs are about
- * 60 s apart, so that is at most floor(minTtl / 60 s) + 1 runs later. A name failing for N minutes therefore shows
- * failures in every period of that many minutes across the N (CloudWatch periods are multiples of 60 s).
- */
-export function lookupFailureWindow(minTtl: string, minutes = LOOKUP_FAILING_MINUTES): { periodSeconds: number; periods: number } {
-  const periodSeconds = (Math.floor(durationMs(minTtl) / 60_000) + 1) * 60;
-  return { periodSeconds, periods: Math.max(1, Math.ceil((minutes * 60) / periodSeconds)) };
 }
 
 /** The loop's failures queue: loopFunction (stacks/loops.ts) creates it next to the function as `<id>Failures`. */

@@ -70,6 +70,8 @@ export interface RecordReport {
   readonly held: readonly string[];
   /** The held set is newly held: announced by this run. */
   readonly announced: boolean;
+  /** How long the name's lookups have failed without a break (0 when this one was answered). */
+  readonly failingForMs: number;
 }
 
 export interface SyncReport {
@@ -131,6 +133,7 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
       removed: result.step.removed,
       held: result.step.held,
       announced: result.step.announce && !options.dryRun && ports.announceHeld !== undefined,
+      failingForMs: result.step.failingForMs,
     });
   }
   const announcements = looked.filter((r) => r.announced).map((r) => ({ record: r.record, held: r.held }));

@@ -4,7 +4,8 @@
 //   -----------        -----------------------     -------------------------      ----
 //   answer             kept / added, misses reset  one more miss; removed at N    changes
 //   nxdomain, nodata   —                           one more miss each             shrinks only by hysteresis
-//   failure            —                           untouched                      last known good
+//   failure            —                           untouched                      last known good (the streak's
+//                                                                                    start is kept: failingSince)
 //
 // A removal that would take more than maxShrinkRatio of the list at once is held (and reported) instead.
 // A held removal is announced once: the state remembers the held set last announced, so a run that holds
@@ -23,7 +24,12 @@ export interface RecordState {
   readonly addresses: Readonly<Record<string, AddressState>>;
   /** The held removal last announced ("DNS Removal Held"), while it stays held. */
   readonly heldAnnounced?: readonly string[];
+  /** When the lookups of this name started failing (epoch ms), while they keep failing. */
+  readonly failingSince?: number;
 }
+
+/** A name whose lookups have failed this long (and still fail) is reported as failing long: operators are paged. */
+export const NAME_FAILING_LONG_MS = 10 * 60_000;
 
 export interface TrackerPolicy {
   readonly removeAfterMisses: number;
@@ -48,6 +54,8 @@ export interface Step {
   readonly announce: boolean;
   /** True when the lookup failed and the last known good list was kept. */
   readonly keptLastKnownGood: boolean;
+  /** How long the name's lookups have failed without a break (0 after an answer). */
+  readonly failingForMs: number;
   /** When to look again. */
   readonly nextLookupInMs: number;
 }
@@ -59,8 +67,11 @@ export function track(previous: RecordState | undefined, observation: Observatio
   const current = Object.keys(before.addresses).sort();
 
   if (observation.kind === "failure") {
+    // The first failure of a streak is recorded (one write); later ones change nothing.
+    const state = before.failingSince === undefined ? { ...before, failingSince: now } : before;
     return {
-      state: before, changed: false, targets: current, added: [], removed: [], held: [], announce: false, keptLastKnownGood: true, nextLookupInMs: policy.minTtlMs,
+      state, changed: state !== before, targets: current, added: [], removed: [], held: [], announce: false, keptLastKnownGood: true,
+      failingForMs: now - state.failingSince!, nextLookupInMs: policy.minTtlMs,
     };
   }
 
@@ -108,6 +119,7 @@ export function track(previous: RecordState | undefined, observation: Observatio
     held,
     announce: held.length > 0 && held.join() !== (before.heldAnnounced ?? []).join(),
     keptLastKnownGood: false,
+    failingForMs: 0,
     nextLookupInMs: Math.min(policy.maxTtlMs, Math.max(policy.minTtlMs, ttlMs)),
   };
 }

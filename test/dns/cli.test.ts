@@ -54,7 +54,7 @@ describe("fleet plan --loop dns-sync --repo", () => {
 describe("the dns-sync plan's lookups", () => {
   it("names, per record, the hosted zone or the resolver (and why) that answered, and the answer", () => {
     const looked = (record: string, extra: Partial<RecordReport> & Pick<RecordReport, "source">): RecordReport =>
-      ({ record, observation: "answer", added: [], removed: [], held: [], announced: false, answer: [], ...extra });
+      ({ record, observation: "answer", added: [], removed: [], held: [], announced: false, failingForMs: 0, answer: [], ...extra });
     const text = formatDnsPlan({
       commit: "c1", documents: [], targetGroups: [], stateConflicts: 0,
       looked: [

@@ -291,6 +291,6 @@ describe("metrics", () => {
     }
     const emf = lines.map((l) => { try { return JSON.parse(l); } catch { return undefined; } }).find((l) => l?._aws?.CloudWatchMetrics);
     expect(emf._aws.CloudWatchMetrics[0].Namespace).toBe("ProxyFleet");
-    expect(emf).toMatchObject({ NamesResolved: 1, LookupFailures: 0, TargetsRegistered: 3, TargetsDeregistered: 0, RemovalsHeld: 0, Drift: 4 });
+    expect(emf).toMatchObject({ NamesResolved: 1, LookupFailures: 0, NamesFailingLong: 0, TargetsRegistered: 3, TargetsDeregistered: 0, RemovalsHeld: 0, Drift: 4 });
   });
 });

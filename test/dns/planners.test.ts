@@ -1,7 +1,7 @@
 // The DNS loop's pure parts: the tracker's table, the target-group planner's table, documents, names.
 import { describe, expect, it } from "vitest";
 import { recordsAffectedBy, recordsInFleet, serviceNames } from "../../functions/dns/names.ts";
-import { track, type TrackerPolicy } from "../../functions/dns/tracker.ts";
+import { NAME_FAILING_LONG_MS, track, type TrackerPolicy } from "../../functions/dns/tracker.ts";
 import type { TargetGroupModel } from "../../functions/fleet/load.ts";
 import { documentBody, planDocuments, runtimeDocuments } from "../../functions/plan/documents.ts";
 import { batches, planTargetGroup } from "../../functions/plan/target-groups.ts";
@@ -27,10 +27,19 @@ describe("tracker", () => {
     expect(step.state.addresses.b).toEqual({ missed: 1, lastMissAt: 40_000 });
   });
 
-  it("keeps the state untouched on a failure and asks again at the floor", () => {
+  it("keeps the addresses on a failure, asks again at the floor, and records only when the failing began", () => {
+    const timeout = { kind: "failure" as const, reason: "timeout" as const, detail: "ETIMEOUT" };
     const first = track(undefined, answer("a"), policy, 0);
-    const failed = track(first.state, { kind: "failure", reason: "timeout", detail: "ETIMEOUT" }, policy, 99_000);
-    expect(failed).toMatchObject({ state: first.state, changed: false, keptLastKnownGood: true, targets: ["a"], nextLookupInMs: 30_000 });
+    const failed = track(first.state, timeout, policy, 99_000);
+    expect(failed).toMatchObject({
+      state: { addresses: first.state.addresses, failingSince: 99_000 }, changed: true, keptLastKnownGood: true, targets: ["a"], failingForMs: 0, nextLookupInMs: 30_000,
+    });
+    // Later failures of the same streak change nothing (no write) but say how long it has lasted.
+    const again = track(failed.state, timeout, policy, 99_000 + NAME_FAILING_LONG_MS);
+    expect(again).toMatchObject({ state: failed.state, changed: false, failingForMs: NAME_FAILING_LONG_MS });
+    // An answer ends the streak.
+    const answered = track(again.state, answer("a"), policy, 99_000 + NAME_FAILING_LONG_MS + 1);
+    expect(answered).toMatchObject({ state: first.state, changed: true, failingForMs: 0 });
   });
 
   it("holds a removal above the shrink ratio, and clamps TTLs to [minTtl, maxTtl]", () => {

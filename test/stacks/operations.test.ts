@@ -10,7 +10,7 @@ import { listenPorts } from "../../functions/fleet/listeners.ts";
 import type { FleetModel, ServiceModelOf } from "../../functions/fleet/load.ts";
 import { deployedFleet } from "../../stacks/deployed.ts";
 import {
-  LOOKUP_FAILING_MINUTES, NAMESPACE, STRONGSWAN_CPU_ALARM_PERCENT, STRONGSWAN_MEMORY_ALARM_MIB, lookupFailureWindow, memoryAlarmMib,
+  LOOKUP_FAILING_MINUTES, NAMESPACE, STRONGSWAN_CPU_ALARM_PERCENT, STRONGSWAN_MEMORY_ALARM_MIB, memoryAlarmMib,
 } from "../../stacks/Operations.ts";
 import { deploySettings } from "../../stacks/settings.ts";
 import { ALL_STACKS, synth } from "../support/synth.ts";
@@ -136,12 +136,11 @@ describe.each(["dev", "dev-2"])("Operations at stage %s", (stage) => {
     for (const a of tunnels) expect(a.TreatMissingData).toBe("breaching");
   });
 
-  it("pages when a name's lookups have failed for the configured minutes: every minTtl-long period of them", () => {
+  it("pages when a name's lookups have failed for the configured minutes without a break (the DNS loop's NamesFailingLong)", () => {
     const alarm = alarmsByName(stage).get(`proxy-fleet-${stage}_page-LookupsFailing`)!;
-    // examples/ sets minTtl: 30s, so a failing name is looked up again by the next 1-minute run.
-    expect(model.dns.minTtl).toBe("30s");
-    expect({ metric: alarm.MetricName, period: alarm.Period, periods: alarm.EvaluationPeriods, datapoints: alarm.DatapointsToAlarm })
-      .toEqual({ metric: "LookupFailures", period: 60, periods: LOOKUP_FAILING_MINUTES, datapoints: LOOKUP_FAILING_MINUTES });
+    expect(LOOKUP_FAILING_MINUTES).toBe(10);
+    expect({ metric: alarm.MetricName, statistic: alarm.Statistic, threshold: alarm.Threshold, comparison: alarm.ComparisonOperator })
+      .toEqual({ metric: "NamesFailingLong", statistic: "Maximum", threshold: 0, comparison: "GreaterThanThreshold" });
   });
 
   it("has a dashboard named for the stage with a widget per loop, service and tunnel", () => {
@@ -186,15 +185,6 @@ describe("two stages side by side", () => {
 });
 
 describe("alarm shapes", () => {
-  it("reads lookups failing over periods that always hold the retry of a failed name (the first 1-minute run at or after minTtl)", () => {
-    expect(lookupFailureWindow("30s")).toEqual({ periodSeconds: 60, periods: LOOKUP_FAILING_MINUTES });
-    // A 60 s minTtl may miss the next run by a hair (runs are about, not exactly, 60 s apart): two minutes.
-    expect(lookupFailureWindow("60s", 10)).toEqual({ periodSeconds: 120, periods: 5 });
-    expect(lookupFailureWindow("90s", 10)).toEqual({ periodSeconds: 120, periods: 5 });
-    expect(lookupFailureWindow("5m", 10)).toEqual({ periodSeconds: 360, periods: 2 });
-    expect(lookupFailureWindow("1h", 10)).toEqual({ periodSeconds: 3660, periods: 1 });
-  });
-
   it("sets the strongSwan memory threshold from the instance type, and refuses a type whose memory it does not know", () => {
     expect(memoryAlarmMib("t3.small")).toBe(1638);
     expect(() => memoryAlarmMib("c7i.large")).toThrow(/c7i.large: its memory is not recorded/);
