@@ -8,7 +8,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startCharon } from "../../containers/agent/charon.ts";
-import { link, type NetworkNamespace } from "../../containers/agent/netns.ts";
+import type { NetworkNamespace } from "../../containers/agent/netns.ts";
 import { run, startDaemon, waitFor } from "../../containers/agent/process.ts";
 import { StrongswanAgent } from "../../containers/agent/strongswan.ts";
 import { renderBundle } from "../../functions/render/bundle.ts";
@@ -16,30 +16,18 @@ import { loadOrThrow } from "../support/fixtures.ts";
 import { Sandbox } from "../support/sandbox.ts";
 import { tempDir } from "../support/tmp.ts";
 import { buildWorld, IMAGE, NODE, REPO, startAgentProcess, startContainer, unavailable, type RunningTask, type World } from "./harness.ts";
+import { linkSites, siteFleet, type Site } from "../support/ipsec-sites.ts";
 
 const TOOL = resolve(import.meta.dirname, "../support/tcp-tool.ts");
 const PSK_PARAMETER = "/proxy-fleet/test/dc1-psk";
 const PSK = "a pre-shared key only the SSM stand-in knows";
 
 /** One side of the tunnel with the example's dc1 algorithms (examples/fleet.yaml). */
-const side = (self: "a" | "b") => {
-  const peer = self === "a" ? "b" : "a";
-  const net = (s: string) => (s === "a" ? 1 : 2);
-  return `version: 1
-services:
-  vpn-${self}:
-    kind: strongswan
-    connections:
-      - name: dc1
-        psk: { ssmParameter: ${PSK_PARAMETER} }
-        local: { id: ${self}.vpn.test, subnets: [10.98.${net(self)}.0/24] }
-        remote: { address: 10.99.0.${net(peer)}, id: ${peer}.vpn.test, subnets: [10.98.${net(peer)}.0/24] }
-        ike: { encryption: [aes256gcm16, aes256], integrity: [sha384, sha256], dhGroups: [ecp384, modp2048] }
-        esp: { encryption: [aes256gcm16], integrity: [sha256], dhGroups: [ecp384] }
-        forceUdpEncapsulation: true
-        startAction: ${self === "a" ? "start" : "none"}
-`;
-};
+const side = (self: Site) => siteFleet(self, {
+  initiator: "a", connection: "dc1", pskParameter: PSK_PARAMETER,
+  ike: "{ encryption: [aes256gcm16, aes256], integrity: [sha384, sha256], dhGroups: [ecp384, modp2048] }",
+  esp: "{ encryption: [aes256gcm16], integrity: [sha256], dhGroups: [ecp384] }",
+});
 
 /** The image's strongswan.conf with kernel-libipsec (no ESP in this kernel) and the vici socket at `vici`. */
 async function libipsecConf(vici: string): Promise<string> {
@@ -56,9 +44,7 @@ async function sites(dir: string): Promise<{ world: World; b: NetworkNamespace; 
   const world = await buildWorld(sandbox, dir, side("a"), [], {});
   await writeFile(join(world.dataDir, "ssm", encodeURIComponent(PSK_PARAMETER)), PSK);
   const b = await sandbox.namespace("pfctb");
-  await link(world.ns, "10.99.0.1/24", b, "10.99.0.2/24");
-  await world.ns.ip(["addr", "add", "10.98.1.1/32", "dev", "lo"]);
-  await b.ip(["addr", "add", "10.98.2.1/32", "dev", "lo"]);
+  await linkSites(world.ns, b);
   const charonB = sandbox.track(await startCharon({ dir: join(dir, "charon-b"), netns: b.name, libipsec: true }));
   const bundleB = renderBundle((await loadOrThrow({ "fleet.yaml": side("b") })).services[0]!);
   await StrongswanAgent.start({ fetch: async () => bundleB }, {

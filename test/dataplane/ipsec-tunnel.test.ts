@@ -4,13 +4,14 @@
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startCharon, type Charon } from "../../containers/agent/charon.ts";
-import { link, type NetworkNamespace } from "../../containers/agent/netns.ts";
+import type { NetworkNamespace } from "../../containers/agent/netns.ts";
 import { run, startDaemon, waitFor } from "../../containers/agent/process.ts";
 import { StrongswanAgent, type SecretsResolver } from "../../containers/agent/strongswan.ts";
 import { renderBundle } from "../../functions/render/bundle.ts";
 import { loadOrThrow } from "../support/fixtures.ts";
 import { Sandbox } from "../support/sandbox.ts";
 import { tempDir } from "../support/tmp.ts";
+import { linkSites, siteFleet, type Site } from "../support/ipsec-sites.ts";
 
 const TOOL = resolve(import.meta.dirname, "../support/tcp-tool.ts");
 const NODE = process.execPath;
@@ -22,24 +23,7 @@ let work: { path: string; cleanup: () => Promise<void> };
 /** Both gateways read the same key from "SSM"; it never appears in any bundle. */
 const secrets: SecretsResolver = { resolve: async (ref) => Buffer.from(`psk for ${JSON.stringify(ref)}`) };
 
-const side = (self: "a" | "b") => {
-  const peer = self === "a" ? "b" : "a";
-  const net = (s: string) => (s === "a" ? 1 : 2);
-  return `version: 1
-services:
-  vpn-${self}:
-    kind: strongswan
-    connections:
-      - name: to-${peer}
-        psk: { ssmParameter: /proxy-fleet/test/psk }
-        local: { id: ${self}.vpn.test, subnets: [10.98.${net(self)}.0/24] }
-        remote: { address: 10.99.0.${net(peer)}, id: ${peer}.vpn.test, subnets: [10.98.${net(peer)}.0/24] }
-        ike: { encryption: [aes256gcm16], integrity: [sha256], dhGroups: [ecp256] }
-        esp: { encryption: [aes256gcm16], dhGroups: [ecp256] }
-        forceUdpEncapsulation: true
-        startAction: ${self === "a" ? "start" : "none"}
-`;
-};
+const side = (self: Site) => siteFleet(self, { initiator: "a" });
 
 beforeAll(async () => {
   work = await tempDir("ipsec");
@@ -47,9 +31,7 @@ beforeAll(async () => {
     const a = await sandbox.namespace("pfa");
     const b = await sandbox.namespace("pfb");
     namespaces.push(a, b);
-    await link(a, "10.99.0.1/24", b, "10.99.0.2/24");
-    // Each site's protected network is represented by one host address on its loopback.
-    for (const [ns, n] of [[a, 1], [b, 2]] as const) await ns.ip(["addr", "add", `10.98.${n}.1/32`, "dev", "lo"]);
+    await linkSites(a, b);
     // B answers, A initiates: load B first.
     for (const [self, ns] of [["b", b], ["a", a]] as const) {
       const charon = sandbox.track(await startCharon({ dir: join(work.path, `charon-${self}`), netns: ns.name, libipsec: true }));

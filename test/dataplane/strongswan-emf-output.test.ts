@@ -6,7 +6,6 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { startCharon } from "../../containers/agent/charon.ts";
-import { link } from "../../containers/agent/netns.ts";
 import { run, waitFor } from "../../containers/agent/process.ts";
 import { StrongswanAgent } from "../../containers/agent/strongswan.ts";
 import { renderBundle } from "../../functions/render/bundle.ts";
@@ -14,30 +13,14 @@ import { buildWorld, REPO, startAgentProcess } from "../containers/harness.ts";
 import { loadOrThrow } from "../support/fixtures.ts";
 import { Sandbox } from "../support/sandbox.ts";
 import { tempDir } from "../support/tmp.ts";
+import { linkSites, siteFleet, type Site } from "../support/ipsec-sites.ts";
 
 const PSK_PARAMETER = "/proxy-fleet/test/emf-psk";
 const PSK = "a pre-shared key only the SSM stand-in knows";
 const sandbox = new Sandbox();
 afterEach(() => sandbox.cleanup());
 
-const side = (self: "a" | "b") => {
-  const peer = self === "a" ? "b" : "a";
-  const net = (s: string) => (s === "a" ? 1 : 2);
-  return `version: 1
-services:
-  vpn-${self}:
-    kind: strongswan
-    connections:
-      - name: dc1
-        psk: { ssmParameter: ${PSK_PARAMETER} }
-        local: { id: ${self}.vpn.test, subnets: [10.98.${net(self)}.0/24] }
-        remote: { address: 10.99.0.${net(peer)}, id: ${peer}.vpn.test, subnets: [10.98.${net(peer)}.0/24] }
-        ike: { encryption: [aes256gcm16], integrity: [sha256], dhGroups: [ecp256] }
-        esp: { encryption: [aes256gcm16], dhGroups: [ecp256] }
-        forceUdpEncapsulation: true
-        startAction: ${self === "a" ? "start" : "none"}
-`;
-};
+const side = (self: Site) => siteFleet(self, { initiator: "a", connection: "dc1", pskParameter: PSK_PARAMETER });
 
 it("prints TunnelUp per connection, and DaemonRestarts when charon dies", async () => {
   const work = await tempDir("sw-emf");
@@ -45,10 +28,8 @@ it("prints TunnelUp per connection, and DaemonRestarts when charon dies", async 
   const world = await buildWorld(sandbox, work.path, side("a"), [], {});
   await writeFile(join(world.dataDir, "ssm", encodeURIComponent(PSK_PARAMETER)), PSK);
   const b = await sandbox.namespace("pfeb");
-  await link(world.ns, "10.99.0.1/24", b, "10.99.0.2/24");
   // Each site's protected network is one host address on its loopback (charon installs the tunnel's routes from it).
-  await world.ns.ip(["addr", "add", "10.98.1.1/32", "dev", "lo"]);
-  await b.ip(["addr", "add", "10.98.2.1/32", "dev", "lo"]);
+  await linkSites(world.ns, b);
   const charonB = sandbox.track(await startCharon({ dir: join(work.path, "charon-b"), netns: b.name, libipsec: true }));
   const bundleB = renderBundle((await loadOrThrow({ "fleet.yaml": side("b") })).services[0]!);
   await StrongswanAgent.start({ fetch: async () => bundleB }, {

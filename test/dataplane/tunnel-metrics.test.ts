@@ -9,13 +9,14 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startCharon, type Charon } from "../../containers/agent/charon.ts";
 import { AgentMetrics, type MetricValues } from "../../containers/agent/metrics.ts";
-import { link, type NetworkNamespace } from "../../containers/agent/netns.ts";
+import type { NetworkNamespace } from "../../containers/agent/netns.ts";
 import { run, startDaemon, waitFor } from "../../containers/agent/process.ts";
 import { StrongswanAgent, type SecretsResolver } from "../../containers/agent/strongswan.ts";
 import { renderBundle } from "../../functions/render/bundle.ts";
 import { loadOrThrow } from "../support/fixtures.ts";
 import { Sandbox } from "../support/sandbox.ts";
 import { tempDir } from "../support/tmp.ts";
+import { linkSites, siteFleet, type Site } from "../support/ipsec-sites.ts";
 
 const TOOL = resolve(import.meta.dirname, "../support/tcp-tool.ts");
 const NODE = process.execPath;
@@ -28,25 +29,7 @@ let charonB: Charon | undefined;
 
 const secrets: SecretsResolver = { resolve: async (ref) => Buffer.from(`psk for ${JSON.stringify(ref)}`) };
 
-const side = (self: "a" | "b") => {
-  const peer = self === "a" ? "b" : "a";
-  const net = (s: string) => (s === "a" ? 1 : 2);
-  return `version: 1
-services:
-  vpn-${self}:
-    kind: strongswan
-    connections:
-      - name: to-${peer}
-        psk: { ssmParameter: /proxy-fleet/test/psk }
-        local: { id: ${self}.vpn.test, subnets: [10.98.${net(self)}.0/24] }
-        remote: { address: 10.99.0.${net(peer)}, id: ${peer}.vpn.test, subnets: [10.98.${net(peer)}.0/24] }
-        ike: { encryption: [aes256gcm16], integrity: [sha256], dhGroups: [ecp256] }
-        esp: { encryption: [aes256gcm16], dhGroups: [ecp256] }
-        forceUdpEncapsulation: true
-        startAction: ${self === "b" ? "start" : "none"}
-        dpdDelay: 1s
-`;
-};
+const side = (self: Site) => siteFleet(self, { initiator: "b", extra: ["dpdDelay: 1s"] });
 
 async function startSite(self: "a" | "b", ns: NetworkNamespace): Promise<{ charon: Charon; agent: StrongswanAgent }> {
   const charon = await startCharon({
@@ -66,8 +49,7 @@ beforeAll(async () => {
   await sandbox.setup(async () => {
     siteA = await sandbox.namespace("pfma");
     siteB = await sandbox.namespace("pfmb");
-    await link(siteA, "10.99.0.1/24", siteB, "10.99.0.2/24");
-    for (const [ns, n] of [[siteA, 1], [siteB, 2]] as const) await ns.ip(["addr", "add", `10.98.${n}.1/32`, "dev", "lo"]);
+    await linkSites(siteA, siteB);
     const a = await startSite("a", siteA);
     sandbox.track(a.charon);
     agentA = a.agent;
