@@ -21,7 +21,7 @@ export function verifyBundle(bundle: Bundle, pinnedHash?: string): ServiceModel 
   const modelText = bundle.files[MODEL_FILE];
   if (!modelText) throw new BundleRefused(`bundle ${bundle.service} has no ${MODEL_FILE}`);
   const { name, allowlistEntries, ...config } = JSON.parse(modelText) as Record<string, unknown>;
-  const parsed = Service.safeParse(asWritten(config));
+  const parsed = Service.safeParse(config);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new BundleRefused(`bundle ${bundle.service} carries an invalid model: ${issue.path.join(".")}: ${issue.message}`);
@@ -30,22 +30,4 @@ export function verifyBundle(bundle: Bundle, pinnedHash?: string): ServiceModel 
   return (parsed.data.kind === "squid"
     ? { ...parsed.data, name, allowlistEntries: allowlistEntries as string[] }
     : { ...parsed.data, name }) as ServiceModel;
-}
-
-/**
- * The model a bundle carries is the schema's output; a few fields the schema derives must be turned back
- * into one of the forms fleet.yaml may use before it is validated again: a strongSwan remote keeps both
- * `address` (the first peer, for readers that know one) and `addresses`, where fleet.yaml names one of them.
- */
-function asWritten(config: Record<string, unknown>): Record<string, unknown> {
-  if (config.kind !== "strongswan" || !Array.isArray(config.connections)) return config;
-  return {
-    ...config,
-    connections: (config.connections as Array<Record<string, unknown>>).map((connection) => {
-      const remote = connection.remote as { address?: unknown; addresses?: unknown[] } | undefined;
-      if (!remote || !Array.isArray(remote.addresses) || remote.address !== remote.addresses[0]) return connection;
-      const { address: _first, ...rest } = remote;
-      return { ...connection, remote: rest };
-    }),
-  };
 }

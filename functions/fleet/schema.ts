@@ -266,11 +266,8 @@ export const StrongswanConnection = z.strictObject({
           message: "names the peer with address (one IP address) or addresses (a list, primary first), exactly one of the two" });
       }
     })
-    .transform(({ address, addresses, ...rest }) => {
-      const all = addresses ?? (address === undefined ? [] : [address]);
-      // `address` stays the first peer for readers that know only one.
-      return { ...rest, address: all[0]!, addresses: all };
-    }),
+    // One form for readers (and a model that validates again as written, as bundles carry it): addresses.
+    .transform(({ address, addresses, ...rest }) => ({ ...rest, addresses: addresses ?? (address === undefined ? [] : [address]) })),
   ike: Proposal.extend({ lifetime: duration("strongSwan").default("8h") }).default({
     encryption: ["aes256gcm16", "aes256"], integrity: ["sha256"], dhGroups: ["modp2048"], lifetime: "8h",
   }),

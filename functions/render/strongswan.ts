@@ -67,7 +67,7 @@ export function espProposals(proposal: Proposal, ikeVersion: 1 | 2 = 2): string 
 }
 
 export function remoteIdentity(connection: StrongswanConnectionConfig): string {
-  return connection.remote.id ?? connection.remote.address;
+  return connection.remote.id ?? connection.remote.addresses[0]!;
 }
 
 function connectionBlock(connection: StrongswanConnectionConfig): string[] {

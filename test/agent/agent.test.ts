@@ -4,9 +4,9 @@ import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Agent } from "../../containers/agent/agent.ts";
-import { BundleRefused, type BundleSource } from "../../containers/agent/bundle.ts";
+import { BundleRefused, verifyBundle, type BundleSource } from "../../containers/agent/bundle.ts";
 import { renderBundle, type Bundle } from "../../functions/render/bundle.ts";
-import { loadOrThrow } from "../support/fixtures.ts";
+import { loadExample, loadOrThrow } from "../support/fixtures.ts";
 import { firstLine, freePort, loadLoop, namedHttpServer, namedTcpServer, waitForPort, type Upstream } from "../support/net.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -54,6 +54,13 @@ services:
 }
 
 describe("bundles", () => {
+  it("takes back every example service's bundle as rendered: the model it carries validates again, unchanged", async () => {
+    for (const service of (await loadExample()).services) {
+      const bundle = renderBundle(service);
+      expect(verifyBundle(bundle, bundle.hash), service.name).toEqual(service);
+    }
+  });
+
   it("refuses a bundle whose files do not match its hash, and starts nothing", async () => {
     const bundle = await haproxyBundle(await freePort());
     const tampered = { ...bundle, files: { ...bundle.files, "haproxy.cfg": bundle.files["haproxy.cfg"] + "# edited\n" } };

@@ -192,7 +192,7 @@ services:
     }), "v", "strongswan");
     const conf = renderSwanctl(vpn, contextWith({ runDir: "/r" }))["swanctl.conf"]!;
     expect(conf).toContain("    remote_addrs = 192.0.2.1,192.0.2.2\n");
-    expect(vpn.connections[0]!.remote.address).toBe("192.0.2.1");
+    expect(vpn.connections[0]!.remote.addresses[0]).toBe("192.0.2.1");
   });
 
   it("writes pre-shared keys base64-encoded, so no byte of a key can break the file", async () => {
