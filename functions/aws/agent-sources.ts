@@ -12,6 +12,13 @@ import { runtimeDocumentKey } from "./config-bucket.ts";
  */
 export const AGENT_AWS_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 5_000, maxAttempts: 3, callTimeout: 20_000 };
 
+/** SDK client settings with those bounds and adaptive retries, for every client that must not hang. */
+export const BOUNDED_CLIENT = {
+  retryMode: "adaptive",
+  maxAttempts: AGENT_AWS_TIMEOUTS.maxAttempts,
+  requestHandler: { connectionTimeout: AGENT_AWS_TIMEOUTS.connectionTimeout, requestTimeout: AGENT_AWS_TIMEOUTS.requestTimeout },
+} as const;
+
 /** What went wrong with one named AWS resource, in words that name it. */
 export function describeAwsError(what: string, error: unknown): Error {
   const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
@@ -59,7 +66,6 @@ export function s3TargetsSource(client: S3Client, bucket: string, service: strin
 
 /** Both sources for one task, on one S3 client with adaptive retries and bounded timeouts. */
 export function agentSources(bucket: string, service: string, bundleKey: string) {
-  const { connectionTimeout, requestTimeout, maxAttempts } = AGENT_AWS_TIMEOUTS;
-  const client = new S3Client({ retryMode: "adaptive", maxAttempts, requestHandler: { connectionTimeout, requestTimeout } });
+  const client = new S3Client(BOUNDED_CLIENT);
   return { bundle: s3BundleSource(client, bucket, bundleKey), targets: s3TargetsSource(client, bucket, service) };
 }

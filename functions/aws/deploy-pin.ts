@@ -6,6 +6,7 @@ import type { PinPorts } from "../deploy/pin.ts";
 import type { RolloutState } from "../rollout/ports.ts";
 import { bundleKey } from "./config-bucket.ts";
 import { rolloutKey } from "./state-table.ts";
+import { BOUNDED_CLIENT } from "./agent-sources.ts";
 
 /** `stateKey` is the rollout loop's `<repository>#<branch>`. */
 export function pinPorts(dynamo: DynamoDBDocumentClient, table: string, stateKey: string, s3: S3Client, bucket: string): PinPorts {
@@ -31,6 +32,5 @@ export function pinPorts(dynamo: DynamoDBDocumentClient, table: string, stateKey
 
 /** The same, with clients whose calls are bounded (a deploy waits on this). */
 export function pinClients(table: string, stateKey: string, bucket: string): PinPorts {
-  const bounded = { maxAttempts: 3, requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000 } };
-  return pinPorts(DynamoDBDocumentClient.from(new DynamoDBClient(bounded)), table, stateKey, new S3Client(bounded), bucket);
+  return pinPorts(DynamoDBDocumentClient.from(new DynamoDBClient(BOUNDED_CLIENT)), table, stateKey, new S3Client(BOUNDED_CLIENT), bucket);
 }

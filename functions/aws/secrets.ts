@@ -3,14 +3,13 @@ import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-sec
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { SecretsResolver } from "../../containers/agent/strongswan.ts";
 import { secretReferenceFor } from "../fleet/secrets.ts";
-import { AGENT_AWS_TIMEOUTS, describeAwsError } from "./agent-sources.ts";
+import { AGENT_AWS_TIMEOUTS, BOUNDED_CLIENT, describeAwsError } from "./agent-sources.ts";
 
-const { connectionTimeout, requestTimeout, maxAttempts, callTimeout } = AGENT_AWS_TIMEOUTS;
-const bounded = { retryMode: "adaptive", maxAttempts, requestHandler: { connectionTimeout, requestTimeout } } as const;
+const { callTimeout } = AGENT_AWS_TIMEOUTS;
 
 /** `stage` fills in a reference's {stage} (the task's PROXY_FLEET_STAGE): each stage reads its own keys. */
 export function awsSecretsResolver(
-  ssm = new SSMClient(bounded), secrets = new SecretsManagerClient(bounded), stage = process.env.PROXY_FLEET_STAGE,
+  ssm = new SSMClient(BOUNDED_CLIENT), secrets = new SecretsManagerClient(BOUNDED_CLIENT), stage = process.env.PROXY_FLEET_STAGE,
 ): SecretsResolver {
   return {
     async resolve(written) {
