@@ -7,6 +7,7 @@ import { ConfigStore } from "./stacks/ConfigStore.ts";
 import { Network } from "./stacks/Network.ts";
 import { Operations } from "./stacks/Operations.ts";
 import { ProxyServices } from "./stacks/ProxyServices.ts";
+import { PullRequests } from "./stacks/PullRequests.ts";
 import { Reconcilers } from "./stacks/Reconcilers.ts";
 import { StrongswanSites } from "./stacks/StrongswanSites.ts";
 import { STAGE_TAG, checkStage, deploySettings } from "./stacks/settings.ts";
@@ -27,6 +28,7 @@ export default {
     await app.stack(ProxyServices);
     await app.stack(StrongswanSites);
     app.stack(Reconcilers);
+    app.stack(PullRequests);
     // Alarms, their topic and the dashboard: after every stack whose resources they watch.
     await app.stack(Operations);
   },

@@ -1,88 +1,88 @@
-// A large DNS-loop world for benchmarks: 10,000 hostnames in 100 target groups, 5 addresses each
-// (50,000 targets), converged, with in-memory stores that count the AWS calls each would make.
-import { MemoryConfig, MemoryDnsState, MemoryDocuments, MemoryLeases, MemoryOwnership, MemoryTargetGroups } from "../functions/dns/memory.ts";
-import { LookupSchedule } from "../functions/dns/ports.ts";
+// A DNS-loop world of any size for benchmarks: N hostnames, 100 per NLB target group, 5 private addresses
+// each (5 N targets), and the scenarios a run meets: nothing changed, every group due for its full
+// check (a run takes the most overdue 100), and 1% of the names drifting (one per group: half gain an address, half lose one for good).
+// Every address is checked to be one (a fixture that builds "10.256.0.1" would silently skip targets).
+import { isIpAddress } from "../functions/fleet/net.ts";
 import type { DnsClient, Observation } from "../functions/dns/resolve.ts";
-import { syncDns, type SyncPorts } from "../functions/dns/sync.ts";
 
-export const GROUPS = 100;
 export const HOSTS_PER_GROUP = 100;
 export const ADDRESSES_PER_HOST = 5;
+/** Each host owns 8 consecutive addresses of 10.0.0.0/8 (its 5, the one drift adds, room to spare). */
+const ADDRESS_SLOTS = 8;
+const MAX_HOSTS = 2 ** 24 / ADDRESS_SLOTS - 1;
+export const PORT = 443;
+/** The drift scenario's new address for a gaining host. */
+export const GAINED = ADDRESSES_PER_HOST;
+/** The address a losing host's answer no longer has (its third miss is due this run). */
+export const LOST = ADDRESSES_PER_HOST - 1;
 
-const host = (g: number, h: number) => `h${h}.g${g}.corp.test`;
-const address = (g: number, h: number, a: number) => `10.${g}.${h}.${a + 1}`;
-const arn = (g: number) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/g${g}/${g.toString(16).padStart(16, "0")}`;
+export type Scenario = "no change" | "full check" | "1% drift";
+export const SCENARIOS: readonly Scenario[] = ["no change", "full check", "1% drift"];
 
-function fleetYaml(): string {
-  const groups = Array.from({ length: GROUPS }, (_, g) =>
-    `  g${g}:\n    arn: ${arn(g)}\n    port: 443\n    targets: [${Array.from({ length: HOSTS_PER_GROUP }, (_, h) => host(g, h)).join(", ")}]`);
-  return `version: 1\ndns: { resolvers: ["127.0.0.1:53"] }\ntargetGroups:\n${groups.join("\n")}\nservices:\n  router:\n    kind: haproxy\n    listeners: [{ name: a, port: 443, backends: [{ host: 10.0.0.1, port: 443 }] }]\n`;
+export const hostName = (i: number) => `h${i % HOSTS_PER_GROUP}.g${Math.floor(i / HOSTS_PER_GROUP)}.corp.test`;
+export const groupName = (g: number) => `g${g}`;
+export const groupArn = (g: number) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/g${g}/${g.toString(16).padStart(16, "0")}`;
+export const groupCount = (hosts: number) => Math.ceil(hosts / HOSTS_PER_GROUP);
+
+/** Throws, naming the fixture and the rule, unless `address` is an IP address. */
+export function checkedAddress(address: string, what: string): string {
+  if (!isIpAddress(address)) throw new Error(`bench/dns-fixture.ts: ${what}: "${address}" is not an IP address (every fixture address must be one)`);
+  return address;
 }
 
-/** Answers from a table in memory: the benchmark measures planning, not the network. */
-export class TableDns implements DnsClient {
-  readonly answers = new Map<string, string[]>();
-  async lookup(name: string): Promise<Observation> {
-    const addresses = this.answers.get(name);
-    return addresses ? { kind: "answer", addresses, ttlSeconds: 60 } : { kind: "nxdomain" };
+/** Address `slot` (0..6) of host `i`, inside 10.0.0.0/8, never .0. */
+export function hostAddress(i: number, slot: number): string {
+  if (!Number.isInteger(i) || i < 0 || i > MAX_HOSTS) throw new Error(`bench/dns-fixture.ts: host ${i}: the fixture holds hosts 0..${MAX_HOSTS}`);
+  if (!Number.isInteger(slot) || slot < 0 || slot >= ADDRESS_SLOTS - 1) throw new Error(`bench/dns-fixture.ts: host ${i}: address slot ${slot} is not in 0..${ADDRESS_SLOTS - 2}`);
+  const n = i * ADDRESS_SLOTS + slot + 1;
+  return checkedAddress(`10.${n >>> 16}.${(n >>> 8) & 255}.${n & 255}`, `host ${i} address ${slot}`);
+}
+
+/** Which way a host drifts in the drift scenario: the middle host of each group, alternately gaining and losing. */
+export function driftOf(i: number, scenario: Scenario): "gain" | "lose" | undefined {
+  if (scenario !== "1% drift" || i % HOSTS_PER_GROUP !== HOSTS_PER_GROUP / 2) return undefined;
+  return Math.floor(i / HOSTS_PER_GROUP) % 2 === 0 ? "gain" : "lose";
+}
+
+/** The address slots a host's state holds before the run (a losing host still holds the one it lost). */
+export const storedSlots = (): number[] => Array.from({ length: ADDRESSES_PER_HOST }, (_, a) => a);
+
+/** The address slots DNS answers for a host during the run. */
+export function answeredSlots(i: number, scenario: Scenario): number[] {
+  const drift = driftOf(i, scenario);
+  if (drift === "gain") return [...storedSlots(), GAINED];
+  if (drift === "lose") return storedSlots().filter((a) => a !== LOST);
+  return storedSlots();
+}
+
+/** The runtime document's names: the router service's backends. */
+export const ROUTER_HOSTS = 10;
+
+export function fleetYaml(hosts: number): string {
+  const lines = ["version: 1", 'dns: { resolvers: ["127.0.0.1:53"] }', "targetGroups:"];
+  for (let g = 0; g < groupCount(hosts); g++) {
+    const names: string[] = [];
+    for (let i = g * HOSTS_PER_GROUP; i < Math.min(hosts, (g + 1) * HOSTS_PER_GROUP); i++) names.push(hostName(i));
+    lines.push(`  ${groupName(g)}:`, `    arn: ${groupArn(g)}`, `    port: ${PORT}`, `    targets: [${names.join(", ")}]`);
   }
+  const backends = Array.from({ length: Math.min(ROUTER_HOSTS, hosts) }, (_, i) => `{ host: ${hostName(i)}, port: 443 }`);
+  lines.push("services:", "  router:", "    kind: haproxy", `    listeners: [{ name: a, port: 443, backends: [${backends.join(", ")}] }]`);
+  return lines.join("\n") + "\n";
 }
 
-export type CallCounts = Record<string, number>;
+/** The host index of a fixture name, or undefined. */
+export function hostIndex(name: string): number | undefined {
+  const match = /^h(\d+)\.g(\d+)\.corp\.test$/.exec(name);
+  return match ? Number(match[2]) * HOSTS_PER_GROUP + Number(match[1]) : undefined;
+}
 
-/** Wraps each method so that every call is counted under the AWS API it stands for. */
-function counting<T extends object>(target: T, calls: CallCounts, names: Record<string, (args: unknown[]) => [string, number]>): T {
-  return new Proxy(target, {
-    get(object, property, receiver) {
-      const value = Reflect.get(object, property, receiver);
-      const name = names[String(property)];
-      if (typeof value !== "function" || !name) return value;
-      return (...args: unknown[]) => {
-        const [api, count] = name(args);
-        calls[api] = (calls[api] ?? 0) + count;
-        return value.apply(object, args);
-      };
+/** Answers computed from the name (no table held in memory): the benchmark measures the loop, not DNS. */
+export function fixtureDns(hosts: number, scenario: Scenario): DnsClient {
+  return {
+    async lookup(name): Promise<Observation> {
+      const i = hostIndex(name);
+      if (i === undefined || i >= hosts) return { kind: "nxdomain" };
+      return { kind: "answer", addresses: answeredSlots(i, scenario).map((a) => hostAddress(i, a)), ttlSeconds: 60 };
     },
-  });
-}
-
-export async function convergedWorld() {
-  const dns = new TableDns();
-  for (let g = 0; g < GROUPS; g++) {
-    for (let h = 0; h < HOSTS_PER_GROUP; h++) dns.answers.set(host(g, h), Array.from({ length: ADDRESSES_PER_HOST }, (_, a) => address(g, h, a)));
-  }
-  const calls: CallCounts = {};
-  const stores = {
-    config: new MemoryConfig({ commit: "bench", files: { "fleet.yaml": fleetYaml() } }),
-    state: new MemoryDnsState(),
-    ownership: new MemoryOwnership(),
-    targetGroups: new MemoryTargetGroups(),
-    documents: new MemoryDocuments(),
   };
-  const ports: SyncPorts = {
-    config: stores.config,
-    dns: () => dns,
-    state: counting(stores.state, calls, {
-      load: ([ids]) => ["BatchGetItem", Math.ceil((ids as string[]).length / 100)],
-      save: () => ["PutItem", 1],
-    }),
-    ownership: counting(stores.ownership, calls, { load: () => ["GetItem", 1], save: () => ["PutItem", 1] }),
-    targetGroups: counting(stores.targetGroups, calls, {
-      describe: () => ["DescribeTargetHealth", 1],
-      register: () => ["RegisterTargets", 1],
-      deregister: () => ["DeregisterTargets", 1],
-    }),
-    documents: counting(stores.documents, calls, { storedHash: () => ["HeadObject", 1], put: () => ["PutObject", 1] }),
-    leases: counting(new MemoryLeases(), calls, { acquire: () => ["PutItem", 1], release: () => ["DeleteItem", 1] }),
-    schedule: new LookupSchedule(),
-  };
-  let now = Date.parse("2026-11-25T00:00:00Z");
-  const run = async () => {
-    now += 61_000;
-    for (const key of Object.keys(calls)) delete calls[key];
-    // Scope "names" with the parent domain: every name is looked at, as after a cold start.
-    return syncDns({ scope: "names", names: ["corp.test"] }, ports, { now });
-  };
-  await run(); // converge
-  return { dns, calls, run, host, address };
 }

@@ -1,43 +1,48 @@
-// The DNS loop over 10,000 hostnames / 50,000 targets: a run with 1% drift, then a no-change run.
-// Prints CPU time, wall time, peak memory and the AWS calls each run makes, by kind.
-import { performance } from "node:perf_hooks";
-import { ADDRESSES_PER_HOST, GROUPS, HOSTS_PER_GROUP, convergedWorld } from "./dns-fixture.ts";
-import { peakRssMiB, report } from "./measure.ts";
+// The DNS loop at 1k / 10k / 50k / 100k hostnames (100 per NLB target group, 5 addresses each), with
+// 10 ms per DynamoDB call, 50 ms per ELB call and 20 ms per S3 call (bench/dns-world.ts), as a cold start
+// (every name looked up): a run where nothing changed, one where every group is due for its full check,
+// and one where 1% of the names drift. Each run is a process of its own (its peak memory is its own),
+// repeated; prints min / median / max of each figure per size and scenario.
+//   DNS_BENCH_SIZES=1000,10000  DNS_BENCH_RUNS=3  (defaults: 1000,10000,50000,100000 and 3)
+//   DNS_BENCH_OLD_SPACE_MB: V8's old space (--max-old-space-size); by default DNS_SYNC_OLD_SPACE_MB, the cap the
+//   function is deployed with (stacks/Reconcilers.ts sets it through NODE_OPTIONS); 0 runs uncapped
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { DNS_SYNC_OLD_SPACE_MB } from "../functions/dns/sync.ts";
+import { SCENARIOS } from "./dns-fixture.ts";
+import { LATENCY_MS } from "./dns-world.ts";
+import { report, type Figure } from "./measure.ts";
 
-const world = await convergedWorld();
-const hosts = GROUPS * HOSTS_PER_GROUP;
+const sizes = (process.env.DNS_BENCH_SIZES ?? "1000,10000,50000,100000").split(",").map(Number);
+const runs = Number(process.env.DNS_BENCH_RUNS ?? 3);
+const oldSpaceMb = Number(process.env.DNS_BENCH_OLD_SPACE_MB ?? DNS_SYNC_OLD_SPACE_MB);
+const nodeFlags = ["--expose-gc", ...(oldSpaceMb > 0 ? [`--max-old-space-size=${oldSpaceMb}`] : [])];
+const UNITS: Record<string, string> = {
+  "peak RSS (run)": "MiB", "RSS before the run (world + code)": "MiB", "loop's own peak (peak RSS - RSS before the run)": "MiB", wall: "ms", CPU: "ms",
+};
 
-// 1% drift: 100 names change. 50 lose an address (two runs ago, so this run is its third miss and it
-// goes) and 50 gain one now.
-const drifting = Array.from({ length: hosts / 100 }, (_, i) => ({ i, g: i % GROUPS, h: Math.floor(i / GROUPS) * 7 + 1 }));
-for (const { g, h } of drifting.filter(({ i }) => i % 2 === 1)) {
-  const name = world.host(g, h);
-  world.dns.answers.set(name, world.dns.answers.get(name)!.slice(1));
+const ordered = (values: number[]) => [...values].sort((a, b) => a - b);
+
+for (const hosts of sizes) {
+  for (const scenario of SCENARIOS) {
+    const samples: Array<Record<string, number>> = [];
+    for (let i = 0; i < runs; i++) {
+      const output = execFileSync(process.execPath, [...nodeFlags, join(import.meta.dirname, "dns-one-run.ts"), String(hosts), scenario], {
+        encoding: "utf8", stdio: ["ignore", "pipe", "inherit"],
+      });
+      samples.push((JSON.parse(output) as { figures: Record<string, number> }).figures);
+    }
+    const figures: Figure[] = Object.keys(samples[0]!).flatMap((name) => {
+      const values = ordered(samples.map((s) => s[name]!));
+      const unit = UNITS[name] ?? "";
+      return [
+        { name: `${name} min`, value: values[0]!, unit },
+        { name: `${name} median`, value: values[Math.floor(values.length / 2)]!, unit },
+        { name: `${name} max`, value: values[values.length - 1]!, unit },
+      ];
+    });
+    const latency = Object.entries(LATENCY_MS).map(([service, ms]) => `${service} ${ms} ms`).join(", ");
+    const cap = oldSpaceMb > 0 ? `; V8 old space ${oldSpaceMb} MB` : "; V8 old space uncapped";
+    report(`dns-sync, ${hosts.toLocaleString("en")} hostnames / ${(hosts * 5).toLocaleString("en")} targets, cold start, ${scenario} (${latency}; ${runs} runs${cap})`, figures);
+  }
 }
-await world.run();
-await world.run();
-for (const { g, h } of drifting.filter(({ i }) => i % 2 === 0)) {
-  const name = world.host(g, h);
-  world.dns.answers.set(name, [...world.dns.answers.get(name)!, `10.${g}.${h}.200`]);
-}
-
-async function measured(label: string) {
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  const result = await world.run();
-  const wallMs = performance.now() - start;
-  const used = process.cpuUsage(cpu);
-  const registered = result.targetGroups.reduce((n, g) => n + g.register.length, 0);
-  const deregistered = result.targetGroups.reduce((n, g) => n + g.deregister.length, 0);
-  report(`dns-sync, ${hosts.toLocaleString("en")} hostnames / ${(hosts * ADDRESSES_PER_HOST).toLocaleString("en")} targets: ${label}`, [
-    { name: "CPU (user+system)", value: (used.user + used.system) / 1000, unit: "ms" },
-    { name: "wall", value: wallMs, unit: "ms" },
-    { name: "targets registered", value: registered, unit: "" },
-    { name: "targets deregistered", value: deregistered, unit: "" },
-    ...Object.entries(world.calls).sort().map(([api, count]) => ({ name: `calls ${api}`, value: count, unit: "" })),
-    { name: "peak RSS", value: peakRssMiB(), unit: "MiB" },
-  ]);
-}
-
-await measured("1% drift");
-await measured("no change");

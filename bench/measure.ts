@@ -8,6 +8,11 @@ export interface Figure {
 }
 
 export async function median(runs: number, step: () => unknown | Promise<unknown>): Promise<number> {
+  return (await spread(runs, step)).median;
+}
+
+/** A step timed `runs` times: the fastest, the median and the slowest run, in ms (a loaded machine widens the spread). */
+export async function spread(runs: number, step: () => unknown | Promise<unknown>): Promise<{ min: number; median: number; max: number }> {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = performance.now();
@@ -15,7 +20,7 @@ export async function median(runs: number, step: () => unknown | Promise<unknown
     times.push(performance.now() - start);
   }
   times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  return { min: times[0]!, median: times[Math.floor(times.length / 2)]!, max: times[times.length - 1]! };
 }
 
 /** Peak resident set size of this process so far, in MiB (each benchmark runs in its own process). */

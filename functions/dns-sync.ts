@@ -2,6 +2,7 @@
 // Parse the event → one sync run → metrics and a log line. A malformed event changes nothing; a Route 53
 // change that failed, that is in a zone the deployment does not watch, or that only deletes, changes
 // nothing either and is counted.
+import { randomUUID } from "node:crypto";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { dnsSyncPorts } from "./aws/dns-sync-ports.ts";
 import { DnsSyncEvent, triage, type IgnoredChanges } from "./dns/events.ts";
@@ -14,6 +15,9 @@ const tools = powertools("dns-sync");
 const { logger, metrics, instrument } = tools;
 // Survives warm invocations, so TTLs are honoured between scheduled runs.
 const schedule = new LookupSchedule();
+// One lease holder per execution environment (which runs one invocation at a time): a lease whose
+// acquire or release answer was lost is this environment's own on the next run, not stuck until it expires.
+const leaseHolder = `dns-sync-${randomUUID()}`;
 const ports = once(() => dnsSyncPorts(schedule, instrument));
 
 export const handler = eventHandler(tools, DnsSyncEvent, async (event) => {
@@ -23,7 +27,7 @@ export const handler = eventHandler(tools, DnsSyncEvent, async (event) => {
     logger.info("dns sync: the event changes nothing", { ignored: { ...ignored } });
     return { looked: 0, ignored };
   }
-  const report = await syncDns(request, ports(), { now: Date.now() });
+  const report = await syncDns(request, ports(), { now: Date.now(), runId: leaseHolder });
   recordMetrics(report);
   const summary = { ...summarize(report), ignored };
   logger.info("dns sync finished", { ...summary });
@@ -41,7 +45,23 @@ export function summarize(report: SyncReport) {
     documentsWritten: report.documents.map((d) => d.service),
     registered: report.targetGroups.flatMap((g) => g.register.map((t) => `${g.group} ${t.id}:${t.port}`)),
     deregistered: report.targetGroups.flatMap((g) => g.deregister.map((t) => `${g.group} ${t.id}:${t.port}`)),
+    groups: groupChecks(report),
   };
+}
+
+/** How the run looked at the target groups; a full check that had to register or deregister repaired drift made elsewhere. */
+export function groupChecks(report: SyncReport) {
+  const counts = { skipped: 0, changed: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 };
+  for (const g of report.targetGroups) {
+    if (g.check === "skip") counts.skipped++;
+    else if (g.check === "deferred") counts.fullChecksDeferred++;
+    else if (g.check === "changed") counts.changed++;
+    else if (g.check === "full") {
+      counts.fullChecks++;
+      if (g.register.length + g.deregister.length > 0) counts.driftRepaired++;
+    }
+  }
+  return counts;
 }
 
 function recordIgnored(ignored: IgnoredChanges): void {
@@ -65,4 +85,9 @@ function recordMetrics(report: SyncReport): void {
   count("TargetsSkipped", report.targetGroups.reduce((n, g) => n + g.skipped.length, 0));
   count("Drift", registered + deregistered + report.documents.length);
   count("StateConflicts", report.stateConflicts);
+  const groups = groupChecks(report);
+  count("TargetGroupsSkipped", groups.skipped);
+  count("TargetGroupFullChecks", groups.fullChecks);
+  count("TargetGroupDriftRepaired", groups.driftRepaired);
+  count("TargetGroupFullChecksDeferred", groups.fullChecksDeferred);
 }

@@ -4,9 +4,10 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { healClients } from "./aws/ec2.ts";
 import { requireEnv } from "./aws/clients.ts";
 import { leaseStore } from "./aws/state-table.ts";
-import { HealEvent } from "./heal/events.ts";
+import { HealEvent, serviceOfGroup } from "./heal/events.ts";
 import {
-  DEFAULT_POLICY, HEAL_TIMEOUT_SECONDS, continueIntoWarmPool, healLaunch, healTermination, healWorstCaseMs, type HealPolicy, type HealPorts,
+  DEFAULT_POLICY, HEAL_TIMEOUT_SECONDS, LEAVING_STATES, continueIntoWarmPool, healLaunch, healTermination, healWorstCaseMs, type HealPolicy,
+  type HealPorts,
 } from "./heal/heal.ts";
 import { eventHandler, once, powertools } from "./lambda.ts";
 
@@ -45,8 +46,9 @@ const countNotOurs = () => metrics.addMetric("NotOurs", MetricUnit.Count, 1);
 export const handler = eventHandler(tools, HealEvent, async (event) => {
   if (event["detail-type"] === "EC2 Instance State-change Notification") {
     const { "instance-id": instanceId, state } = event.detail;
-    if (state !== "shutting-down" && state !== "terminated") return { kind: "ignored", state };
-    const outcome = await healTermination(instanceId, ports());
+    if (!(LEAVING_STATES as readonly string[]).includes(state)) return { kind: "ignored", state };
+    // A serving instance stopping or shutting down is replaced now (SetInstanceHealth), not at its next health check.
+    const outcome = await healTermination(instanceId, state, ports());
     if (outcome.kind === "not-ours") countNotOurs();
     logger.info("instance leaving", { instanceId, state, ...outcome });
     return outcome;
@@ -61,7 +63,7 @@ export const handler = eventHandler(tools, HealEvent, async (event) => {
     logger.info("instance entering the warm pool: no ENI, no Elastic IP", { instanceId: hook.instanceId, origin: d.Origin, ...warming });
     return warming;
   }
-  const outcome = await healLaunch(hook, Date.parse(event.time), ports(), policy());
+  const outcome = await healLaunch(hook, Date.parse(event.time), ports(), policy(), serviceOfGroup(d.AutoScalingGroupName));
   switch (outcome.kind) {
     case "continued":
       metrics.addMetric("AttachSeconds", MetricUnit.Seconds, outcome.attachedAfterMs / 1000);

@@ -13,9 +13,9 @@
 // - tasks: Container Insights (both clusters enable it) RunningTaskCount / DesiredTaskCount / MemoryUtilized by
 //   ClusterName + ServiceName (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-metrics-ECS.html);
 // - strongSwan hosts' CPU: AWS/EC2 CPUUtilization by AutoScalingGroupName, sent without any agent
-//   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/viewing_metrics_with_cloudwatch.html). Host memory and disk
-//   need the CloudWatch agent on the instances (Container Insights' instance_* metrics on EC2 come from it); until
-//   the hosts run it, charon's task memory (Container Insights) stands in for memory, and disk is not watched.
+//   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/viewing_metrics_with_cloudwatch.html); memory, swap and the
+//   root file system from the CloudWatch agent every host runs (stacks/StrongswanSites.ts, hostMetricsAgentConfig),
+//   namespace CWAgent, aggregated by AutoScalingGroupName.
 import { Duration, Stack, aws_cloudwatch as cloudwatch, aws_cloudwatch_actions as actions, type aws_elasticloadbalancingv2 as elbv2, aws_iam as iam, aws_kms as kms, aws_sns as sns, aws_sqs as sqs, aws_sns_subscriptions as subscriptions } from "aws-cdk-lib";
 import type { Function } from "sst/constructs";
 import { METRIC_NAMESPACE } from "../containers/agent/metrics.ts";
@@ -23,8 +23,9 @@ import { use, type StackContext } from "sst/constructs";
 import type { ServiceModelOf } from "../functions/fleet/load.ts";
 import { deployedFleet } from "./deployed.ts";
 import { ProxyServices } from "./ProxyServices.ts";
+import { PullRequests } from "./PullRequests.ts";
 import { Reconcilers } from "./Reconcilers.ts";
-import { StrongswanSites, STRONGSWAN_INSTANCE_TYPE } from "./StrongswanSites.ts";
+import { HOST_METRICS, HOST_METRICS_NAMESPACE, StrongswanSites } from "./StrongswanSites.ts";
 import { waiveSstInternals } from "./nag.ts";
 import { deploySettings, proxyClusterName, stageName, strongswanClusterName } from "./settings.ts";
 import { NAME_FAILING_LONG_MS } from "../functions/dns/tracker.ts";
@@ -33,15 +34,11 @@ import { NAME_FAILING_LONG_MS } from "../functions/dns/tracker.ts";
 export const NAMESPACE = METRIC_NAMESPACE;
 /** A name is "failing for long" after this many minutes of failed lookups (the DNS loop counts them: NamesFailingLong). */
 export const LOOKUP_FAILING_MINUTES = NAME_FAILING_LONG_MS / 60_000;
-/** Memory a strongSwan host may give charon's task before paging: 80% of the instance's memory. */
-const INSTANCE_MEMORY_MIB: Record<string, number> = { "t3.small": 2048 }; // https://aws.amazon.com/ec2/instance-types/t3/
-export function memoryAlarmMib(instanceType: string): number {
-  const memory = INSTANCE_MEMORY_MIB[instanceType];
-  if (!memory) throw new Error(`${instanceType}: its memory is not recorded in stacks/Operations.ts (INSTANCE_MEMORY_MIB), so its memory alarm has no threshold`);
-  return Math.floor(0.8 * memory);
-}
-export const STRONGSWAN_MEMORY_ALARM_MIB = memoryAlarmMib(STRONGSWAN_INSTANCE_TYPE);
 export const STRONGSWAN_CPU_ALARM_PERCENT = 80;
+/** A strongSwan host's memory in use (the agent's mem_used_percent: all of it, charon and the rest) before paging. */
+export const STRONGSWAN_MEMORY_ALARM_PERCENT = 90;
+/** The root file system's use before paging: logs and images fill it slowly, so there is time to act. */
+export const STRONGSWAN_DISK_ALARM_PERCENT = 80;
 
 /** Pages someone (OK sent too), or informs (sent once, clears itself, no OK). */
 export type Severity = "page" | "info";
@@ -53,6 +50,7 @@ export async function Operations({ stack }: StackContext) {
   const reconcilers = use(Reconcilers);
   const proxies = use(ProxyServices);
   const sites = use(StrongswanSites);
+  const pullRequests = use(PullRequests);
 
   // CloudWatch may publish to an encrypted topic only with a customer managed key whose policy lets it use the key
   // (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
@@ -84,7 +82,7 @@ export async function Operations({ stack }: StackContext) {
   // --- the loops ------------------------------------------------------------------------------------------------
   const loops: Record<string, Function> = {
     "dns-sync": reconcilers.dnsSync, "config-rollout": reconcilers.configRollout, "rollout-watch": reconcilers.rolloutWatch,
-    "task-targets": reconcilers.taskTargets, "instance-heal": sites.instanceHeal,
+    "task-targets": reconcilers.taskTargets, "instance-heal": sites.instanceHeal, "pull-request": pullRequests.review,
   };
   for (const [loop, fn] of Object.entries(loops)) {
     const id = pascal(loop);
@@ -155,9 +153,13 @@ export async function Operations({ stack }: StackContext) {
       metric: new cloudwatch.Metric({ namespace: "AWS/EC2", metricName: "CPUUtilization", dimensionsMap: { AutoScalingGroupName: stageName(stage, site.name) }, statistic: "Average", period: Duration.minutes(5) }),
       threshold: STRONGSWAN_CPU_ALARM_PERCENT, comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluationPeriods: 2, treatMissingData: cloudwatch.TreatMissingData.MISSING,
     });
-    alarm(`${id}TaskMemory`, "page", `${site.name}: charon's task uses more than ${STRONGSWAN_MEMORY_ALARM_MIB} MiB (80% of the ${STRONGSWAN_INSTANCE_TYPE} host) for 10 minutes`, {
-      metric: new cloudwatch.Metric({ namespace: "ECS/ContainerInsights", metricName: "MemoryUtilized", dimensionsMap: { ClusterName: strongswanClusterName(stage), ServiceName: site.name }, statistic: "Maximum", period: Duration.minutes(5) }),
-      threshold: STRONGSWAN_MEMORY_ALARM_MIB, comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluationPeriods: 2, treatMissingData: cloudwatch.TreatMissingData.MISSING,
+    alarm(`${id}HostMemory`, "page", `${site.name}: the host's memory in use above ${STRONGSWAN_MEMORY_ALARM_PERCENT}% for 10 minutes (CloudWatch agent mem_used_percent)`, {
+      metric: hostMetric(stage, site.name, HOST_METRICS.memory), threshold: STRONGSWAN_MEMORY_ALARM_PERCENT,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluationPeriods: 2, treatMissingData: cloudwatch.TreatMissingData.MISSING,
+    });
+    alarm(`${id}HostDisk`, "page", `${site.name}: the host's root file system above ${STRONGSWAN_DISK_ALARM_PERCENT}% full for 10 minutes (CloudWatch agent disk_used_percent, /)`, {
+      metric: hostMetric(stage, site.name, HOST_METRICS.disk), threshold: STRONGSWAN_DISK_ALARM_PERCENT,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluationPeriods: 2, treatMissingData: cloudwatch.TreatMissingData.MISSING,
     });
     for (const connection of site.noIpsec ? [] : site.connections) {
       // No data is no agent reporting the tunnel: as bad as down.
@@ -240,8 +242,18 @@ function dashboard(stack: Stack, { stage, model, loops, proxies, fleetMetric, lo
     board.addWidgets(...(tunnels.length === 0 ? [] : [
       graph(`${service.name}: tunnels up`, tunnels.map((c) => fleetMetric("TunnelUp", { Service: service.name, Connection: c.name }, "Minimum"))),
       graph(`${service.name}: tunnel bytes, rekeys`, tunnels.flatMap((c) => ["TunnelBytesIn", "TunnelBytesOut", "Rekeys"].map((name) => fleetMetric(name, { Service: service.name, Connection: c.name })))),
-    ]), graph(`${service.name}: agent`, agent));
+    ]), graph(`${service.name}: agent`, agent), graph(`${service.name}: host`, [
+      new cloudwatch.Metric({ namespace: "AWS/EC2", metricName: "CPUUtilization", dimensionsMap: { AutoScalingGroupName: stageName(stage, service.name) }, statistic: "Average" }),
+      ...Object.values(HOST_METRICS).map((name) => hostMetric(stage, service.name, name, Duration.minutes(1))),
+    ]));
   }
+}
+
+/** A strongSwan host's CloudWatch agent metric, by its group (the agent's aggregation dimension). */
+function hostMetric(stage: string, site: string, metricName: string, period = Duration.minutes(5)): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: HOST_METRICS_NAMESPACE, metricName, dimensionsMap: { AutoScalingGroupName: stageName(stage, site) }, statistic: "Maximum", period,
+  });
 }
 
 /** The loop's failures queue: loopFunction (stacks/loops.ts) creates it next to the function as `<id>Failures`. */

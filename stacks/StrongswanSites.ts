@@ -12,7 +12,7 @@ import type { Stack as SstStack, StackContext } from "sst/constructs";
 import { use } from "sst/constructs";
 import { bundleKey } from "../functions/aws/config-bucket.ts";
 import type { ServiceModelOf } from "../functions/fleet/load.ts";
-import { HEAL_TIMEOUT_SECONDS, LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS } from "../functions/heal/heal.ts";
+import { HEAL_TIMEOUT_SECONDS, LEAVING_STATES, LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS } from "../functions/heal/heal.ts";
 import { renderFleet } from "../functions/render/bundle.ts";
 import type { EcsTarget } from "../functions/rollout/ports.ts";
 import { secretName, secretReferenceFor } from "../functions/fleet/secrets.ts";
@@ -24,7 +24,9 @@ import { loopFunction } from "./loops.ts";
 import { Network } from "./Network.ts";
 import { bundlePins } from "./pins.ts";
 import { stageScoped, waiveFunctionFindings, waiveSstInternals } from "./nag.ts";
-import { SERVICE_TAG, STAGE_TAG, deploySettings, secretPath, stageName, stagePrefix, strongswanClusterName } from "./settings.ts";
+import {
+  SERVICE_TAG, STAGE_TAG, deploySettings, secretPath, stageName, stagePrefix, strongswanClusterName, warmPoolState, type WarmPoolState,
+} from "./settings.ts";
 
 export const LIFECYCLE_HOOK = "attach-persistent-eni";
 /**
@@ -33,12 +35,89 @@ export const LIFECYCLE_HOOK = "attach-persistent-eni";
  * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-optimized_AMI.html).
  */
 export const STRONGSWAN_INSTANCE_TYPE = "t3.small";
-/** Instances kept stopped in each site's warm pool: one, so a replacement never needs a cold launch. */
+/** Instances kept in each site's warm pool: one, so a replacement never needs a cold launch. */
 export const WARM_POOL_MIN_SIZE = 1;
 /** The ECS agent setting that keeps a warming instance out of the cluster until it enters service. */
 export const ECS_WARM_POOLS_CHECK = "ECS_WARM_POOLS_CHECK=true";
+/**
+ * The agent starts a task from the image already on the host when there is one (the warm instance pulled it):
+ * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/pull-behavior.html. Image tags are content hashes
+ * (CDK assets), so a cached image is never a stale one.
+ */
+export const ECS_IMAGE_PULL_BEHAVIOR = "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached";
 /** cloud-config that makes cloud-init run the user-data script on every boot, not only the first. */
 export const USER_DATA_EVERY_BOOT = "#cloud-config\ncloud_final_modules:\n- [scripts-user, always]\n";
+
+/** The warm pool's state for each setting of PROXY_FLEET_WARM_POOL. */
+export const POOL_STATES: Record<WarmPoolState, autoscaling.PoolState> = { running: autoscaling.PoolState.RUNNING, stopped: autoscaling.PoolState.STOPPED };
+
+/**
+ * Host metrics: the CloudWatch agent publishes these in namespace CWAgent, aggregated by AutoScalingGroupName
+ * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Agent-Configuration-File-Details.html:
+ * a measurement is published as <section>_<measurement>; aggregation_dimensions rolls it up by the group).
+ */
+export const HOST_METRICS_NAMESPACE = "CWAgent";
+export const HOST_METRICS = { memory: "mem_used_percent", disk: "disk_used_percent", swap: "swap_used_percent" } as const;
+
+/** The CloudWatch agent's configuration on every strongSwan host: memory, swap and the root file system, per minute. */
+export function hostMetricsAgentConfig() {
+  return {
+    agent: { metrics_collection_interval: 60, omit_hostname: true },
+    metrics: {
+      namespace: HOST_METRICS_NAMESPACE,
+      append_dimensions: { AutoScalingGroupName: "${aws:AutoScalingGroupName}" },
+      aggregation_dimensions: [["AutoScalingGroupName"]],
+      metrics_collected: {
+        mem: { measurement: ["used_percent"] },
+        swap: { measurement: ["used_percent"] },
+        disk: { measurement: ["used_percent"], resources: ["/"], drop_device: true },
+      },
+    },
+  };
+}
+
+/** Where the host scripts and the agent's configuration live on the instance. */
+export const HOST_PATHS = {
+  agentConfig: "/opt/aws/amazon-cloudwatch-agent/etc/proxy-fleet.json",
+  hostMetrics: "/usr/local/bin/proxy-fleet-host-metrics",
+  warmPool: "/usr/local/bin/proxy-fleet-warm-pool",
+} as const;
+
+/**
+ * The CloudWatch agent from the Amazon Linux 2023 repository, configured from the file the user data writes
+ * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/installing-cloudwatch-agent-commandline.html).
+ * Runs in the background, so it never delays the ECS agent; installs once, (re)starts on every boot.
+ */
+export const HOST_METRICS_SCRIPT = `#!/bin/bash
+rpm -q amazon-cloudwatch-agent >/dev/null || dnf install -y amazon-cloudwatch-agent
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${HOST_PATHS.agentConfig}
+`;
+
+/**
+ * On a warm-pool instance (target lifecycle state Warmed:*): pull the strongSwan image while it waits, then restart
+ * the ECS agent the moment the instance is headed into service. With ECS_WARM_POOLS_CHECK the agent reads the target
+ * state once at start and then once a minute (amazon-ecs-agent agent/app/agent.go: asgLifecyclePollWait = time.Minute);
+ * restarted, it reads InService at once and registers. The target state is in the instance metadata
+ * (https://docs.aws.amazon.com/autoscaling/ec2/userguide/retrieving-target-lifecycle-state-through-imds.html).
+ * A cold launch, or a stopped-pool instance booting into service, reads InService at once: nothing to do.
+ * Arguments: the image, the region; PROXY_FLEET_IMDS overrides the metadata endpoint (tests).
+ */
+export const WARM_POOL_SCRIPT = `#!/bin/bash
+image="$1" region="$2" imds_endpoint="\${PROXY_FLEET_IMDS:-http://169.254.169.254}"
+imds() {
+  local token
+  token=$(curl -sf -X PUT "$imds_endpoint/latest/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') &&
+    curl -sf -H "X-aws-ec2-metadata-token: $token" "$imds_endpoint/latest/meta-data/$1"
+}
+case "$(imds autoscaling/target-lifecycle-state)" in Warmed:*) ;; *) exit 0 ;; esac
+for try in 1 2 3 4 5; do
+  command -v aws >/dev/null || dnf install -y awscli-2
+  aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "\${image%%/*}" && docker pull "$image" && break
+  sleep 10
+done
+until [ "$(imds autoscaling/target-lifecycle-state)" = InService ]; do sleep 1; done
+systemctl restart ecs
+`;
 
 export async function StrongswanSites({ stack }: StackContext) {
   const { bundles, state, repository, trackedBranch } = use(ConfigStore);
@@ -125,7 +204,15 @@ export async function StrongswanSites({ stack }: StackContext) {
     // runs on every boot (https://repost.aws/knowledge-center/execute-user-data-ec2), so an instance stopped
     // mid-script still has the ECS settings when it leaves the pool; each line is idempotent or harmless twice.
     const shell = ec2.UserData.forLinux();
-    shell.addCommands(`grep -qxF ${ECS_WARM_POOLS_CHECK} /etc/ecs/ecs.config || echo ${ECS_WARM_POOLS_CHECK} >> /etc/ecs/ecs.config`);
+    for (const setting of [ECS_WARM_POOLS_CHECK, ECS_IMAGE_PULL_BEHAVIOR]) shell.addCommands(`grep -qxF ${setting} /etc/ecs/ecs.config || echo ${setting} >> /etc/ecs/ecs.config`);
+    // Host memory, swap and disk for the alarms (stacks/Operations.ts), and the warm-pool helper; both in the
+    // background (systemd-run), so the ECS agent starts as soon as it would without them.
+    shell.addCommands(
+      ...writeFile(HOST_PATHS.agentConfig, JSON.stringify(hostMetricsAgentConfig(), null, 2)),
+      ...writeFile(HOST_PATHS.hostMetrics, HOST_METRICS_SCRIPT, "755"),
+      ...writeFile(HOST_PATHS.warmPool, WARM_POOL_SCRIPT, "755"),
+      `systemd-run --unit=proxy-fleet-host-metrics --collect ${HOST_PATHS.hostMetrics}`,
+    );
     const userData = new ec2.MultipartUserData();
     userData.addPart(ec2.MultipartBody.fromRawBody({ contentType: 'text/cloud-config; charset="us-ascii"', body: USER_DATA_EVERY_BOOT }));
     userData.addUserDataPart(shell, ec2.MultipartBody.SHELL_SCRIPT, true);
@@ -144,8 +231,13 @@ export async function StrongswanSites({ stack }: StackContext) {
       }),
       minCapacity: 1,
       maxCapacity: 1,
-      healthCheck: autoscaling.HealthCheck.ec2({ grace: Duration.minutes(5) }),
+      // No grace period: the launch hook holds a new instance until heal is done, so it needs none
+      // (https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html).
+      healthCheck: autoscaling.HealthCheck.ec2({ grace: Duration.seconds(0) }),
     });
+    // Terminate and launch together: the replacement of an unhealthy instance does not wait for it to terminate
+    // (https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-maintenance-policy-overview-and-considerations.html).
+    (group.node.defaultChild as autoscaling.CfnAutoScalingGroup).instanceMaintenancePolicy = { minHealthyPercentage: 0, maxHealthyPercentage: 100 };
     for (const { key, value } of identity) Tags.of(group).add(key, value, { applyToLaunchedInstances: true });
     // Part of the group's creation: a hook added afterwards would miss the very first launch. The instance may
     // wait for a whole worst-case heal run plus the event's delivery (functions/heal/heal.ts computes both).
@@ -155,14 +247,20 @@ export async function StrongswanSites({ stack }: StackContext) {
       heartbeatTimeout: LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS,
       defaultResult: "ABANDON",
     }];
-    // One stopped instance always ready to replace the serving one: a warm start skips the cold launch's boot
-    // and first-boot initialization. MinSize, because with max = desired = 1 the pool's default size (max − desired)
-    // is 0 (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html). Stopped, not hibernated:
-    // hibernation needs it enabled at launch in the launch template and a root volume holding the RAM
-    // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/hibernating-prerequisites.html) for a saving the budget
-    // does not need (docs/heal.md). No reuse on scale-in: ECS does not allow it
+    // One instance always ready to replace the serving one: running by default (booted, image pulled; no boot on
+    // the way back), or stopped (PROXY_FLEET_WARM_POOL=stopped: a warm start skips only the first-boot work).
+    // MinSize, because with max = desired = 1 the pool's default size (max − desired) is 0
+    // (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html). Not hibernated: hibernation
+    // must be enabled at launch and needs a root volume holding the RAM
+    // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/hibernating-prerequisites.html), and still resumes
+    // slower than a running instance leaves the pool (docs/heal.md). No reuse on scale-in: ECS does not allow it
     // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-warm-pool.html).
-    group.addWarmPool({ minSize: WARM_POOL_MIN_SIZE, poolState: autoscaling.PoolState.STOPPED, reuseOnScaleIn: false });
+    group.addWarmPool({ minSize: WARM_POOL_MIN_SIZE, poolState: POOL_STATES[warmPoolState()], reuseOnScaleIn: false });
+    // The CloudWatch agent publishes only in its namespace; it reads the group's name from the instance's tags.
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ["cloudwatch:PutMetricData"], resources: ["*"], conditions: { StringEquals: { "cloudwatch:namespace": HOST_METRICS_NAMESPACE } },
+    }));
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ["ec2:DescribeTags"], resources: ["*"] }));
     // The first launch needs the heal rule, its Lambda and the ENIs/EIP it attaches to exist already.
     group.node.addDependency(instanceHeal.fn, ...instanceHeal.rules, ...persistent, eip);
 
@@ -196,6 +294,8 @@ export async function StrongswanSites({ stack }: StackContext) {
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: name, logRetention: logs.RetentionDays.ONE_MONTH }),
     });
     container.linuxParameters!.addCapabilities(ecs.Capability.NET_ADMIN);
+    // On a warm instance: pre-pull this image, start the ECS agent as the instance goes into service.
+    shell.addCommands(`systemd-run --unit=proxy-fleet-warm-pool --collect ${HOST_PATHS.warmPool} ${container.imageName} ${stack.region}`);
     const ecsService = new ecs.Ec2Service(stack, `${id}Service`, {
       cluster,
       serviceName: name,
@@ -233,6 +333,13 @@ export async function StrongswanSites({ stack }: StackContext) {
   }]);
   waiveSstInternals(stack);
   return { cluster, groups, ecsServices, taskRoles, instanceHeal: instanceHeal.fn };
+}
+
+/** Shell lines writing `content` to `path` (a quoted here-document: nothing in it is expanded), with its mode. */
+export function writeFile(path: string, content: string, mode?: string): string[] {
+  const end = "PROXY_FLEET_EOF";
+  if (content.split("\n").includes(end)) throw new Error(`${path}: its content contains the here-document's end marker ${end}`);
+  return [`mkdir -p ${path.slice(0, path.lastIndexOf("/"))}`, `cat > ${path} <<'${end}'\n${content.replace(/\n$/, "")}\n${end}`, ...(mode ? [`chmod ${mode} ${path}`] : [])];
 }
 
 /**
@@ -292,7 +399,7 @@ function healLoop(stack: SstStack, stateTable: string, grantState: (fn: iam.IGra
     conditions: { StringEquals: { [`aws:ResourceTag/${STAGE_TAG}`]: stage } },
   }));
   fn.addToRolePolicy(new iam.PolicyStatement({
-    actions: ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
+    actions: ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth"],
     resources: [healGroupArn(stack)],
   }));
   const onLaunch = new events.Rule(stack, "InstanceHealOnLaunch", {
@@ -304,10 +411,11 @@ function healLoop(stack: SstStack, stateTable: string, grantState: (fn: iam.IGra
     },
     targets: [target],
   });
-  // EC2 state changes carry no tags: the Lambda ignores instances that are not this stage's (not-ours).
+  // EC2 state changes carry no tags: the Lambda ignores instances that are not this stage's (not-ours). Stopping
+  // and shutting-down are the earliest signs of a loss EC2 sends: a serving instance is replaced at once.
   const onTermination = new events.Rule(stack, "InstanceHealOnTermination", {
-    description: `proxy-fleet ${stage}: give a dying proxy instance's persistent ENI back early`,
-    eventPattern: { source: ["aws.ec2"], detailType: ["EC2 Instance State-change Notification"], detail: { state: ["shutting-down", "terminated"] } },
+    description: `proxy-fleet ${stage}: replace a stopping proxy instance at once, give its persistent ENI back early`,
+    eventPattern: { source: ["aws.ec2"], detailType: ["EC2 Instance State-change Notification"], detail: { state: [...LEAVING_STATES] } },
     targets: [target],
   });
   waiveFunctionFindings(fn, "EC2 and Auto Scaling Describe* calls have no resource-level permissions; writes are limited to resources tagged with this stage and to this stage's groups by name; X-Ray needs '*'.", [

@@ -89,6 +89,20 @@ export function deploySettings(env: Record<string, string | undefined> = process
   };
 }
 
+/** What a strongSwan site's warm-pool instance does while it waits: runs (booted, image pulled), or is stopped. */
+export type WarmPoolState = "running" | "stopped";
+
+/**
+ * PROXY_FLEET_WARM_POOL: `running` (the default: a replacement needs no boot, the VPN is back within about 30 s of a
+ * serving instance stopping; costs one more running instance per site) or `stopped` (pays only for its EBS volume;
+ * a replacement boots first). docs/heal.md has the budget of each.
+ */
+export function warmPoolState(env: Record<string, string | undefined> = process.env): WarmPoolState {
+  const value = env.PROXY_FLEET_WARM_POOL?.trim() || "running";
+  if (value !== "running" && value !== "stopped") throw new Error(`PROXY_FLEET_WARM_POOL="${value}": expected running or stopped`);
+  return value;
+}
+
 /** The two ECS clusters of a stage, by name (known before either stack exists, so rules and policies need no export). */
 export const proxyClusterName = (stage: string) => stageName(stage, "proxies");
 export const strongswanClusterName = (stage: string) => stageName(stage, "strongswan");

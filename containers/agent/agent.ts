@@ -91,7 +91,13 @@ export class Agent {
     const check = await agent.check(join(options.bundleDir, agent.mainFile()));
     if (!check.ok) throw new Error(`${model.kind} refused the configuration of ${model.name}:\n${check.output}`);
     agent.files = files;
-    await agent.launch();
+    try {
+      await agent.launch();
+    } catch (error) {
+      // A start that fails after the daemon was spawned (its socket never answered) must not leave it running.
+      await agent.stop();
+      throw error;
+    }
     return agent;
   }
 

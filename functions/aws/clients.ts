@@ -1,5 +1,7 @@
 // SDK clients, configured from the standard AWS environment (region, credentials, AWS_ENDPOINT_URL*
 // overrides), with the SDK's adaptive retry mode: throttling and 5xx are retried with backoff.
+// One factory per client: a Lambda imports only the factories it calls, so its bundle carries only those
+// clients' code (the bundler drops the rest) and its cold start constructs nothing it does not use.
 import { CodeCommitClient } from "@aws-sdk/client-codecommit";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ECSClient } from "@aws-sdk/client-ecs";
@@ -10,6 +12,13 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 
 const common = { retryMode: "adaptive", maxAttempts: 8 } as const;
 
+export const s3Client = () => new S3Client(common);
+export const dynamoClient = () => DynamoDBDocumentClient.from(new DynamoDBClient(common), { marshallOptions: { removeUndefinedValues: true } });
+export const elbClient = () => new ElasticLoadBalancingV2Client(common);
+export const eventsClient = () => new EventBridgeClient(common);
+export const codeCommitClient = () => new CodeCommitClient(common);
+export const ecsClient = () => new ECSClient(common);
+
 export interface AwsClients {
   readonly s3: S3Client;
   readonly dynamo: DynamoDBDocumentClient;
@@ -19,14 +28,29 @@ export interface AwsClients {
   readonly ecs: ECSClient;
 }
 
+/**
+ * Every client, each built on first use (the CLI and tests reach for one or two). Lambda ports import the
+ * single factories instead, so a handler's bundle holds only its own clients.
+ */
 export function createClients(): AwsClients {
+  const made = new Map<keyof AwsClients, unknown>();
+  const lazy = <K extends keyof AwsClients>(key: K, make: () => AwsClients[K]) => () => {
+    if (!made.has(key)) made.set(key, make());
+    return made.get(key) as AwsClients[K];
+  };
+  const s3 = lazy("s3", s3Client);
+  const dynamo = lazy("dynamo", dynamoClient);
+  const elb = lazy("elb", elbClient);
+  const events = lazy("events", eventsClient);
+  const codecommit = lazy("codecommit", codeCommitClient);
+  const ecs = lazy("ecs", ecsClient);
   return {
-    s3: new S3Client(common),
-    dynamo: DynamoDBDocumentClient.from(new DynamoDBClient(common), { marshallOptions: { removeUndefinedValues: true } }),
-    elb: new ElasticLoadBalancingV2Client(common),
-    events: new EventBridgeClient(common),
-    codecommit: new CodeCommitClient(common),
-    ecs: new ECSClient(common),
+    get s3() { return s3(); },
+    get dynamo() { return dynamo(); },
+    get elb() { return elb(); },
+    get events() { return events(); },
+    get codecommit() { return codecommit(); },
+    get ecs() { return ecs(); },
   };
 }
 

@@ -9,7 +9,7 @@ import { createDnsClient } from "../dns/resolve.ts";
 import type { LookupSchedule } from "../dns/ports.ts";
 import type { SyncPorts } from "../dns/sync.ts";
 import { fitEventDetail } from "../rollout/limits.ts";
-import { createClients, requireEnv } from "./clients.ts";
+import { dynamoClient, elbClient, eventsClient, requireEnv, s3Client } from "./clients.ts";
 import { hostedZoneIds, route53Client, route53Zones } from "./route53.ts";
 import { acceptedConfig, documentStore } from "./config-bucket.ts";
 import { eventPublisher } from "./events.ts";
@@ -22,18 +22,17 @@ export type DnsSyncPorts = SyncPorts;
 export function dnsSyncPorts(schedule: LookupSchedule, instrument: <T>(client: T) => T = (c) => c): DnsSyncPorts {
   const bucket = requireEnv("CONFIG_BUCKET");
   const table = requireEnv("STATE_TABLE");
-  const clients = createClients();
-  const s3 = instrument(clients.s3);
-  const dynamo = instrument(clients.dynamo);
+  const s3 = instrument(s3Client());
+  const dynamo = instrument(dynamoClient());
   const zoneIds = hostedZoneIds(process.env.HOSTED_ZONE_IDS);
   const zones = zoneIds.length > 0 ? route53Zones(instrument(route53Client()), zoneIds, process.env.VPC_ID) : undefined;
-  const events = eventPublisher(instrument(clients.events), process.env.EVENT_BUS_NAME ?? "default");
+  const events = eventPublisher(instrument(eventsClient()), process.env.EVENT_BUS_NAME ?? "default");
   return {
     config: acceptedConfig(s3, bucket),
     dns: (model) => createDnsClient({ servers: model.dns.resolvers, timeoutMs: durationMs(model.dns.timeout) }),
     state: dnsStateStore(dynamo, table),
     ownership: ownershipStore(dynamo, table),
-    targetGroups: targetGroupApi(instrument(clients.elb)),
+    targetGroups: targetGroupApi(instrument(elbClient())),
     documents: documentStore(s3, bucket),
     leases: leaseStore(dynamo, table),
     schedule,

@@ -1,15 +1,16 @@
 // Persistent ENIs and Elastic IPs through the EC2 API, and lifecycle hooks through Auto Scaling.
 import {
   AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingInstancesCommand, RecordLifecycleActionHeartbeatCommand,
+  SetInstanceHealthCommand,
 } from "@aws-sdk/client-auto-scaling";
 import {
   AssociateAddressCommand, AttachNetworkInterfaceCommand, DescribeAddressesCommand, DescribeInstancesCommand,
   DescribeNetworkInterfacesCommand, DetachNetworkInterfaceCommand, EC2Client, ModifyNetworkInterfaceAttributeCommand,
-  waitUntilNetworkInterfaceAvailable, type NetworkInterface,
+  type NetworkInterface,
 } from "@aws-sdk/client-ec2";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { CALL_LIMITS } from "../heal/heal.ts";
+import { CALL_LIMITS, detachPollDelays } from "../heal/heal.ts";
 import { SERVICE_TAG, STAGE_TAG, type AutoScalingApi, type Ec2Api, type PersistentEni } from "../heal/ports.ts";
 
 /**
@@ -18,9 +19,14 @@ import { SERVICE_TAG, STAGE_TAG, type AutoScalingApi, type Ec2Api, type Persiste
  */
 export const INSTANCE_NOT_FOUND = "InvalidInstanceID.NotFound";
 
+/** DescribeNetworkInterfaces naming an ENI EC2 does not know (any more) fails with this code. */
+export const ENI_NOT_FOUND = "InvalidNetworkInterfaceID.NotFound";
+
 function toEni(ni: NetworkInterface): PersistentEni {
+  const service = ni.TagSet?.find((t) => t.Key === SERVICE_TAG)?.Value;
   return {
     id: ni.NetworkInterfaceId!,
+    ...(service ? { service } : {}),
     availabilityZone: ni.AvailabilityZone!,
     sourceDestCheck: ni.SourceDestCheck ?? true,
     ...(ni.Attachment?.InstanceId && ni.Attachment.Status !== "detached"
@@ -29,8 +35,15 @@ function toEni(ni: NetworkInterface): PersistentEni {
   };
 }
 
+/** How the adapter waits between polls, and reads the clock (tests pass fakes). */
+export interface Clock {
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly now: () => number;
+}
+const REAL_CLOCK: Clock = { sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), now: () => Date.now() };
+
 /** Only this stage's persistent ENIs and Elastic IPs are ever looked up, so only they are ever changed. */
-export function ec2Api(client: EC2Client, stage: string): Ec2Api {
+export function ec2Api(client: EC2Client, stage: string, { sleep, now }: Clock = REAL_CLOCK): Ec2Api {
   const ofStage = { Name: `tag:${STAGE_TAG}`, Values: [stage] };
   return {
     async describeInstance(id) {
@@ -47,11 +60,11 @@ export function ec2Api(client: EC2Client, stage: string): Ec2Api {
       const service = tag(STAGE_TAG) === stage ? tag(SERVICE_TAG) : undefined;
       return { id, availabilityZone: instance.Placement!.AvailabilityZone!, ...(service ? { service } : {}) };
     },
-    async findEni(service, availabilityZone) {
+    async findEnis(service) {
       const { NetworkInterfaces = [] } = await client.send(new DescribeNetworkInterfacesCommand({
-        Filters: [{ Name: `tag:${SERVICE_TAG}`, Values: [service] }, ofStage, { Name: "availability-zone", Values: [availabilityZone] }],
+        Filters: [{ Name: `tag:${SERVICE_TAG}`, Values: [service] }, ofStage],
       }));
-      return NetworkInterfaces[0] ? toEni(NetworkInterfaces[0]) : undefined;
+      return NetworkInterfaces.map(toEni);
     },
     async findEniOf(instanceId) {
       const { NetworkInterfaces = [] } = await client.send(new DescribeNetworkInterfacesCommand({
@@ -69,9 +82,28 @@ export function ec2Api(client: EC2Client, stage: string): Ec2Api {
     async detachEni(attachmentId) {
       await client.send(new DetachNetworkInterfaceCommand({ AttachmentId: attachmentId, Force: true }));
     },
+    // Polled here rather than with the SDK's waiter, whose delays are whole seconds and grow from there: a
+    // force-detached ENI is usually available again within the first second or two.
     async waitUntilAvailable(eniId, maxWaitSeconds) {
-      await waitUntilNetworkInterfaceAvailable({ client, maxWaitTime: maxWaitSeconds, minDelay: 1, maxDelay: 5 }, { NetworkInterfaceIds: [eniId] });
+      const maxWaitMs = maxWaitSeconds * 1000;
+      const start = now();
+      for (const delay of detachPollDelays(maxWaitMs)) {
+        if (now() - start + delay > maxWaitMs) break;
+        await sleep(delay);
+        let status: string | undefined;
+        try {
+          const { NetworkInterfaces = [] } = await client.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [eniId] }));
+          status = NetworkInterfaces[0]?.Status;
+        } catch (error) {
+          if ((error as { name?: string }).name === ENI_NOT_FOUND) throw new Error(`persistent ENI ${eniId} disappeared while detaching`, { cause: error });
+          throw error;
+        }
+        if (status === "available") return;
+      }
+      throw Object.assign(new Error(`persistent ENI ${eniId} was not available ${maxWaitSeconds} s after the detach`), { name: "DetachTimeout" });
     },
+    // An ENI attached through the API is not deleted with the instance (DeleteOnTermination is false unless set:
+    // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_NetworkInterfaceAttachment.html), so it outlives it.
     async attachEni(eniId, instanceId, deviceIndex) {
       await client.send(new AttachNetworkInterfaceCommand({ NetworkInterfaceId: eniId, InstanceId: instanceId, DeviceIndex: deviceIndex }));
     },
@@ -89,6 +121,16 @@ export function autoScalingApi(client: AutoScalingClient): AutoScalingApi {
     async lifecycleState(instanceId) {
       const { AutoScalingInstances = [] } = await client.send(new DescribeAutoScalingInstancesCommand({ InstanceIds: [instanceId] }));
       return AutoScalingInstances[0]?.LifecycleState;
+    },
+    // ShouldRespectGracePeriod false: the group's grace period would otherwise delay the replacement
+    // (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetInstanceHealth.html).
+    async markUnhealthy(instanceId) {
+      try {
+        await client.send(new SetInstanceHealthCommand({ InstanceId: instanceId, HealthStatus: "Unhealthy", ShouldRespectGracePeriod: false }));
+      } catch (error) {
+        // Already out of the group (Auto Scaling took it out meanwhile): nothing left to replace.
+        if (!/Instance Id not found/i.test(String((error as Error).message))) throw error;
+      }
     },
     async heartbeat(hook) {
       await client.send(new RecordLifecycleActionHeartbeatCommand({

@@ -8,7 +8,7 @@
 import { z } from "zod";
 import type { RolloutPorts } from "../rollout/run.ts";
 import type { WatchPorts } from "../rollout/watch.ts";
-import { createClients, requireEnv } from "./clients.ts";
+import { codeCommitClient, dynamoClient, ecsClient, eventsClient, requireEnv, s3Client } from "./clients.ts";
 import { codeCommitRepository } from "./codecommit.ts";
 import { acceptedStore, bundleStore } from "./config-bucket.ts";
 import { ecsDeployer } from "./ecs.ts";
@@ -22,29 +22,29 @@ export function rolloutSettings() {
 }
 
 export function rolloutPorts(instrument: <T>(client: T) => T = (c) => c): RolloutPorts {
-  const clients = createClients();
   const { repository, branch } = rolloutSettings();
+  const s3 = instrument(s3Client());
   return {
-    repository: codeCommitRepository(instrument(clients.codecommit), repository),
+    repository: codeCommitRepository(instrument(codeCommitClient()), repository),
     branch,
-    bundles: bundleStore(instrument(clients.s3), requireEnv("CONFIG_BUCKET")),
-    deployer: ecsDeployer(instrument(clients.ecs)),
-    state: rolloutStateStore(instrument(clients.dynamo), requireEnv("STATE_TABLE")),
-    events: eventPublisher(instrument(clients.events), process.env.EVENT_BUS_NAME ?? "default"),
+    bundles: bundleStore(s3, requireEnv("CONFIG_BUCKET")),
+    deployer: ecsDeployer(instrument(ecsClient())),
+    state: rolloutStateStore(instrument(dynamoClient()), requireEnv("STATE_TABLE")),
+    events: eventPublisher(instrument(eventsClient()), process.env.EVENT_BUS_NAME ?? "default"),
     targets: EcsServices.parse(JSON.parse(process.env.ECS_SERVICES ?? "{}")),
-    accepted: acceptedStore(instrument(clients.s3), requireEnv("CONFIG_BUCKET")),
+    accepted: acceptedStore(s3, requireEnv("CONFIG_BUCKET")),
   };
 }
 
+/** The watch's clients only: CodeCommit, DynamoDB, EventBridge and S3 (no ECS). */
 export function watchPorts(instrument: <T>(client: T) => T = (c) => c): WatchPorts {
-  const clients = createClients();
   const { repository, branch } = rolloutSettings();
   return {
-    repository: codeCommitRepository(instrument(clients.codecommit), repository),
+    repository: codeCommitRepository(instrument(codeCommitClient()), repository),
     branch,
-    state: rolloutStateStore(instrument(clients.dynamo), requireEnv("STATE_TABLE")),
-    events: eventPublisher(instrument(clients.events), process.env.EVENT_BUS_NAME ?? "default"),
+    state: rolloutStateStore(instrument(dynamoClient()), requireEnv("STATE_TABLE")),
+    events: eventPublisher(instrument(eventsClient()), process.env.EVENT_BUS_NAME ?? "default"),
     // Reads accepted/history/*, reads and conditionally replaces accepted/current.json.
-    accepted: acceptedStore(instrument(clients.s3), requireEnv("CONFIG_BUCKET")),
+    accepted: acceptedStore(instrument(s3Client()), requireEnv("CONFIG_BUCKET")),
   };
 }

@@ -2,11 +2,20 @@
 // write must name (conditional writes), so two concurrent runs can never lose an update.
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import type { DnsStateStore, LeaseStore, OwnershipStore, Versioned } from "../dns/ports.ts";
-import type { RecordState } from "../dns/tracker.ts";
+import { NO_OWNERSHIP, type DnsStateStore, type GroupOwnership, type LeaseStore, type OwnershipStore, type Versioned } from "../dns/ports.ts";
+import { mapLimit } from "../plan/concurrency.ts";
+import { batches, type ConvergedMark } from "../plan/target-groups.ts";
+import { recordStateOf, type KeyedRecordState, type RecordState } from "../dns/tracker.ts";
 import { EMPTY_ROLLOUT_STATE, type RolloutState, type RolloutStateStore } from "../rollout/ports.ts";
 
-const BATCH_GET_LIMIT = 100;
+/**
+ * BatchGetItem reads at most 100 items (and 16 MB) per call and may return any part of them as
+ * UnprocessedKeys, to be asked again with backoff
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html).
+ */
+export const BATCH_GET_LIMIT = 100;
+/** Batches read side by side: a run's reads take ⌈items / 1,600⌉ round trips, not ⌈items / 100⌉. */
+export const BATCH_GETS_IN_FLIGHT = 16;
 const UNPROCESSED_RETRIES = 8;
 
 export const dnsKey = (id: string) => ({ pk: `dns#${id}`, sk: "state" });
@@ -27,35 +36,61 @@ async function putVersioned(client: DynamoDBDocumentClient, table: string, item:
   }
 }
 
+/**
+ * Reads every key (consistently), 100 per call and several calls at once; each item found goes to onItem.
+ * Callers pass distinct keys (BatchGetItem refuses a request that names one key twice).
+ */
+export async function batchGetItems(
+  client: DynamoDBDocumentClient,
+  table: string,
+  keys: ReadonlyArray<Record<string, unknown>>,
+  onItem: (item: Record<string, unknown>) => void,
+): Promise<void> {
+  await mapLimit(batches(keys, BATCH_GET_LIMIT), BATCH_GETS_IN_FLIGHT, async (batch) => {
+    let pending: ReadonlyArray<Record<string, unknown>> = batch;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > UNPROCESSED_RETRIES) throw new Error(`DynamoDB kept returning ${pending.length} unprocessed keys of table ${table}`);
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
+      const response = await client.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: [...pending], ConsistentRead: true } } }));
+      for (const item of response.Responses?.[table] ?? []) onItem(item);
+      pending = (response.UnprocessedKeys?.[table]?.Keys ?? []) as Array<Record<string, unknown>>;
+    }
+  });
+}
+
 export function dnsStateStore(client: DynamoDBDocumentClient, table: string): DnsStateStore {
   return {
     async load(ids) {
       const result = new Map<string, Versioned<RecordState>>();
-      for (let i = 0; i < ids.length; i += BATCH_GET_LIMIT) {
-        let keys: Array<Record<string, unknown>> = ids.slice(i, i + BATCH_GET_LIMIT).map(dnsKey);
-        for (let attempt = 0; keys.length > 0; attempt++) {
-          if (attempt > UNPROCESSED_RETRIES) throw new Error("DynamoDB kept returning unprocessed keys");
-          if (attempt > 0) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
-          const response = await client.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true } } }));
-          for (const item of response.Responses?.[table] ?? []) {
-            result.set(String(item.pk).slice("dns#".length), { value: item.state as RecordState, version: Number(item.version) });
-          }
-          keys = (response.UnprocessedKeys?.[table]?.Keys ?? []) as Array<Record<string, unknown>>;
-        }
-      }
+      await batchGetItems(client, table, [...new Set(ids)].map(dnsKey), (item) => {
+        // Items written before the list became one string are read as the equal compact state.
+        result.set(String(item.pk).slice("dns#".length), { value: recordStateOf(item.state as RecordState | KeyedRecordState), version: Number(item.version) });
+      });
       return result;
     },
     save: (id, state, expectedVersion) => putVersioned(client, table, { ...dnsKey(id), state }, expectedVersion),
   };
 }
 
+const ownershipOf = (item: Record<string, unknown>): Versioned<GroupOwnership> => ({
+  value: { targets: (item.targets as string[]) ?? [], ...(item.converged ? { converged: item.converged as ConvergedMark } : {}) },
+  version: Number(item.version),
+});
+
 export function ownershipStore(client: DynamoDBDocumentClient, table: string): OwnershipStore {
   return {
     async load(arn) {
       const { Item } = await client.send(new GetCommand({ TableName: table, Key: ownershipKey(arn), ConsistentRead: true }));
-      return Item ? { value: (Item.targets as string[]) ?? [], version: Number(Item.version) } : { value: [], version: 0 };
+      return Item ? ownershipOf(Item) : NO_OWNERSHIP;
     },
-    save: (arn, owned, expectedVersion) => putVersioned(client, table, { ...ownershipKey(arn), targets: [...owned] }, expectedVersion),
+    async loadMany(arns) {
+      const result = new Map<string, Versioned<GroupOwnership>>();
+      await batchGetItems(client, table, [...new Set(arns)].map(ownershipKey), (item) => result.set(String(item.pk).slice("owner#".length), ownershipOf(item)));
+      return result;
+    },
+    save: (arn, ownership, expectedVersion) => putVersioned(client, table, {
+      ...ownershipKey(arn), targets: [...ownership.targets], ...(ownership.converged ? { converged: { ...ownership.converged } } : {}),
+    }, expectedVersion),
   };
 }
 

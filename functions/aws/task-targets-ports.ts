@@ -4,7 +4,7 @@
 import { parseTaskTargetGroups } from "../targets/events.ts";
 import type { ServiceTargets } from "../targets/plan.ts";
 import type { TaskTargetPorts } from "../targets/ports.ts";
-import { createClients, requireEnv } from "./clients.ts";
+import { dynamoClient, ecsClient, elbClient, requireEnv } from "./clients.ts";
 import { ecsTaskSource } from "./ecs-tasks.ts";
 import { leaseStore } from "./state-table.ts";
 import { targetGroupApi } from "./target-groups.ts";
@@ -14,10 +14,9 @@ export function taskTargetSettings(): ServiceTargets[] {
 }
 
 export function taskTargetPorts(instrument: <T>(client: T) => T = (c) => c): TaskTargetPorts {
-  const clients = createClients();
   return {
-    tasks: ecsTaskSource(instrument(clients.ecs)),
-    targetGroups: targetGroupApi(instrument(clients.elb)),
-    leases: leaseStore(instrument(clients.dynamo), requireEnv("STATE_TABLE")),
+    tasks: ecsTaskSource(instrument(ecsClient())),
+    targetGroups: targetGroupApi(instrument(elbClient())),
+    leases: leaseStore(instrument(dynamoClient()), requireEnv("STATE_TABLE")),
   };
 }

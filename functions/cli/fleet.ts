@@ -10,7 +10,9 @@ import { Fleet } from "../fleet/schema.ts";
 import { DirectoryTree } from "../fleet/tree.ts";
 import { canonicalJson, renderFleet } from "../render/bundle.ts";
 import { contextWith } from "../render/context.ts";
-import { parseHosts, renderAndCheckLocally, startLocalFleet } from "./local.ts";
+import { diffRequest, runDiff, UsageError } from "./diff.ts";
+import { parseHosts, renderAndCheckLocally, runLocalFleet } from "./local.ts";
+import { runLoseInstance, runStatus } from "./status.ts";
 import { invokeLoop, isLoop, planConfigRollout, planDnsSync, planTaskTargets } from "./loops.ts";
 
 export const HELP = `fleet — proxy-fleet's command line
@@ -24,23 +26,50 @@ Usage:
   fleet local <repo> [--work <dir>]    render every service for this machine into <dir> (default .fleet/local)
                                         and check each file with its daemon (haproxy, nginx, squid, swanctl,
                                         iptables-restore; the last two in a throwaway network namespace, as root)
-        [--run]                         then run the HAProxy, NGINX and Squid services on 127.0.0.1 through the
-                                        in-task agent until Ctrl-C (strongSwan services are only checked)
+        [--run]                         then run the control loops on this machine until Ctrl-C: a commit on
+                                        the repository's branch rolls out (validate, render, new generation of
+                                        each changed service behind a front listener on 127.0.0.1, health gate,
+                                        shift, drain); a refused commit gets its errors as a git note; editing
+                                        the hosts file is a DNS change; strongSwan services run in network
+                                        namespaces with a simulated peer (as root); prints the status page's URL
+        [--repo <git repo>]             the repository the loops follow (default <dir>/repo, created from <repo>
+                                        on first run)
+        [--branch <name>]               its tracked branch (default main)
         [--port-offset <n>]             added to every listen port when running (default 10000)
-        [--hosts <file>]                YAML { name: [addresses] } standing in for DNS: in the checked iptables
-                                        rules, as Squid's hosts_file, and for the running services
+        [--hosts <file>]                YAML { name: [addresses] } or { name: { addresses: [...], ttl: <s> } }:
+                                        the local DNS zone (default <repo>/local-hosts.yaml), in the checked
+                                        iptables rules, as Squid's hosts_file, and served to the running loops
+        [--status-port <n>]             the status page's port (default: any free one)
+  fleet status [--work <dir>] [--url <url>] [--json]
+                                        what the running local fleet shows on its status page: each service's
+                                        generations and health, DNS targets, tunnels, rollouts, rejected
+                                        commits with file:line, recent events; found through
+                                        <dir>/status-endpoint (default .fleet/local); exit 1 when none runs
+  fleet drill lose-instance <service> [--work <dir>] [--url <url>]
+                                        lose the running local fleet's instance of the strongSwan <service>
+                                        and wait until the fleet has healed it; prints how long the tunnels
+                                        took to carry traffic again (the status page has the same button)
   fleet plan --loop <loop> [--repo <repo>]
                                         what a run would change, writing nothing: against the deployed state
                                         (the loop's Lambda environment and AWS credentials), or, with --repo, a
                                         first run of that folder's config. dns-sync: per name, who answered
                                         (hosted zone or resolver) and the answer, runtime documents, target groups;
-                                        config-rollout: each service's action and hash; task-targets (deployed
-                                        state only): each group's task IPs to add/remove
+                                        config-rollout: each service's action and hash (against the deployed
+                                        state, also the fleet diff); task-targets (deployed state only): each
+                                        group's task IPs to add/remove
   fleet invoke <loop> --event <file>    run a loop's Lambda handler in-process with the real SDK clients and the
                                         standard AWS environment (AWS_REGION, credentials, AWS_ENDPOINT_URL…);
                                         loops: dns-sync, config-rollout, rollout-watch, instance-heal,
-                                        task-targets.
+                                        task-targets, pull-request.
                                         Sample events are in events/
+  fleet diff <repo> <from>..<to>        what a change does to each service: added / removed / changed, both
+                                        bundle hashes, a unified diff of each rendered daemon file (allowlists
+                                        as names added and removed); <from>, <to>: commits or branches of the
+                                        git repository <repo>
+  fleet diff --from <ref|dir> --to <ref|dir> [<repo>]
+                                        the same between any two of: a folder, a commit of <repo>, or
+                                        "deployed" (the accepted config in CONFIG_BUCKET, AWS credentials)
+  fleet diff <dir>                      a folder against what is deployed (--from deployed --to <dir>)
   fleet schema [--out <file>]           print (or write) the JSON Schema of fleet.yaml for editors
   fleet --help                          this text
 
@@ -73,6 +102,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       run: { type: "boolean" },
       "port-offset": { type: "string" },
       hosts: { type: "string" },
+      branch: { type: "string" },
+      "status-port": { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
+      url: { type: "string" },
+      json: { type: "boolean" },
     },
   });
   const [command, repo, ...extra] = positionals;
@@ -123,18 +158,20 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         }
       }, repo);
       if (code || failures > 0 || !values.run || !loaded.ok) return code || (failures > 0 ? 1 : 0);
-      const fleet = await startLocalFleet(loaded.model, values.work ?? ".fleet/local", {
-        portOffset: Number(values["port-offset"] ?? 10000), hosts,
-      });
-      for (const s of fleet) io.out(`running ${s.service} (${s.kind}) on 127.0.0.1:${s.ports.join(",")} — ${s.agent.health().ok ? "healthy" : "not healthy"}\n`);
-      io.out("local fleet running; Ctrl-C stops it\n");
-      await new Promise<void>((resolveStop) => {
-        process.once("SIGINT", resolveStop);
-        process.once("SIGTERM", resolveStop);
-      });
-      await Promise.all(fleet.map((s) => s.agent.stop()));
+      await runLocalFleet({
+        seed: repo, workDir: values.work ?? ".fleet/local", hostsFile: values.hosts ?? join(repo, "local-hosts.yaml"),
+        portOffset: Number(values["port-offset"] ?? 10000),
+        ...(values.repo ? { repo: values.repo } : {}), ...(values.branch ? { branch: values.branch } : {}),
+        ...(values["status-port"] ? { statusPort: Number(values["status-port"]) } : {}),
+      }, io.out);
       return 0;
     }
+    case "status":
+      if (repo) return usage(io, "status takes no folder: [--work <dir>] [--url <url>] [--json]");
+      return runStatus({ work: values.work, url: values.url, json: values.json }, io);
+    case "drill":
+      if (repo !== "lose-instance" || extra.length !== 1) return usage(io, "drill takes lose-instance <service> [--work <dir>] [--url <url>]");
+      return runLoseInstance(extra[0]!, { work: values.work, url: values.url }, io);
     case "plan": {
       if (repo) return usage(io, "plan takes --loop <loop> [--repo <repo>]");
       if (values.loop === "dns-sync") return planDnsSync(values.repo, io.out);
@@ -143,10 +180,18 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return usage(io, "plan takes --loop dns-sync, --loop config-rollout (both with an optional --repo) or --loop task-targets");
     }
     case "invoke": {
-      if (!isLoop(repo) || extra.length || !values.event) return usage(io, "invoke takes a loop (dns-sync, config-rollout, rollout-watch, instance-heal, task-targets) and --event <file>");
+      if (!isLoop(repo) || extra.length || !values.event) return usage(io, "invoke takes a loop (dns-sync, config-rollout, rollout-watch, instance-heal, task-targets, pull-request) and --event <file>");
       const result = await invokeLoop(repo, values.event);
       io.out(JSON.stringify(result, null, 2) + "\n");
       return 0;
+    }
+    case "diff": {
+      try {
+        return await runDiff(diffRequest(positionals.slice(1), values.from, values.to), io);
+      } catch (error) {
+        if (error instanceof UsageError) return usage(io, error.message);
+        throw error;
+      }
     }
     case "schema": {
       const schema = JSON.stringify(jsonSchema(), null, 2) + "\n";

@@ -1,20 +1,23 @@
 // `fleet local <repo>`: validate, render every service for this machine (loopback, a local folder) and
 // run each daemon's own check on what was rendered. IPsec and firewall checks run in a throwaway network
 // namespace, so the host's rules are never touched.
-import { chown, mkdir, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { startCharon } from "../../containers/agent/charon.ts";
 import { checkHaproxy, checkIptables, checkNginx, checkSquid, loadSwanctl, type CheckResult } from "../../containers/agent/checks.ts";
-import { Agent } from "../../containers/agent/agent.ts";
 import { NetworkNamespace } from "../../containers/agent/netns.ts";
-import { run } from "../../containers/agent/process.ts";
-import { parse as parseYaml } from "yaml";
-import type { FleetModel, ServiceModel } from "../fleet/load.ts";
-import { listenPorts, localPortClashes, shiftPorts } from "../fleet/listeners.ts";
-import { isDnsName, isIpAddress, normalizeDnsName } from "../fleet/net.ts";
+import { loadFleet, type FleetModel, type ServiceModel, type ServiceModelOf } from "../fleet/load.ts";
 import { renderBundle } from "../render/bundle.ts";
 import { contextWith, type ResolvedTargets } from "../render/context.ts";
 import { SECRETS_DIR, renderSwanctlSecrets } from "../render/strongswan.ts";
+import { MemoryTree } from "../fleet/tree.ts";
+import { LocalFleet } from "../local/fleet.ts";
+import { formatLocated, hostsFileText, parseZone, zoneTargets } from "../local/hosts.ts";
+import { startStatusServer } from "../local/status-server.ts";
+import { startLocalVpn, type LocalVpn } from "../local/vpn.ts";
+import { statusEndpointFile } from "./status.ts";
+
+export { hostsFileText };
 
 export interface LocalReport {
   readonly service: string;
@@ -76,81 +79,105 @@ export async function renderAndCheckLocally(model: FleetModel, workDir: string, 
   }
 }
 
-export interface LocalFleetOptions {
-  /** Added to every listen port, so the fleet never collides with the machine's own services. */
-  readonly portOffset: number;
-  /** Name → addresses, standing in for DNS (no lookup leaves the machine). */
-  readonly hosts: Readonly<Record<string, readonly string[]>>;
-}
-
-export interface RunningService {
-  readonly service: string;
-  readonly kind: ServiceModel["kind"];
-  readonly ports: readonly number[];
-  readonly agent: Agent;
-}
-
-/**
- * Runs the fleet's HAProxy, NGINX and Squid services on loopback through the same agent the containers run,
- * with targets from `hosts`. strongSwan services need a host of their own; locally they are only checked.
- */
-export async function startLocalFleet(model: FleetModel, workDir: string, options: LocalFleetOptions): Promise<RunningService[]> {
-  const clashes = localPortClashes(model.services, options.portOffset);
-  if (clashes.length > 0) throw new Error(clashes.join("\n"));
-  const running: RunningService[] = [];
-  const runRoot = join(resolve(workDir), "run");
-  await mkdir(runRoot, { recursive: true });
-  // Squid resolves names itself: it gets the same stand-in answers as a hosts_file, its DNS sockets on loopback.
-  const squidHostsFile = await writeSquidHosts(runRoot, options.hosts);
-  try {
-    for (const original of model.services) {
-      if (original.kind === "strongswan") continue;
-      const service = shiftPorts(original, options.portOffset);
-      const dir = join(resolve(workDir), "run", service.name);
-      await mkdir(join(dir, "run"), { recursive: true });
-      if (service.kind === "squid" && process.getuid?.() === 0) await chownToProxy(join(dir, "run"));
-      const bundle = renderBundle(service);
-      const agent = await Agent.start({ fetch: async () => bundle }, {
-        bundleDir: join(dir, "bundle"), runDir: join(dir, "run"), logDir: join(dir, "run"), listenAddress: "127.0.0.1",
-        targets: options.hosts, ...(service.kind === "squid" ? { squidHostsFile } : {}),
-      });
-      running.push({ service: service.name, kind: service.kind, ports: listenPorts(service), agent });
-    }
-    return running;
-  } catch (error) {
-    await Promise.all(running.map((r) => r.agent.stop()));
-    throw error;
-  }
-}
-
-/** The stand-in DNS answers as a hosts file ("address name" per line) that Squid's hosts_file reads. */
-export function hostsFileText(hosts: ResolvedTargets): string {
-  const lines = Object.keys(hosts).sort().flatMap((name) => [...new Set(hosts[name])].map((address) => `${address} ${name}`));
-  return lines.join("\n") + (lines.length > 0 ? "\n" : "");
-}
-
 async function writeSquidHosts(dir: string, hosts: ResolvedTargets): Promise<string> {
   const file = join(dir, "squid-hosts");
   await writeFile(file, hostsFileText(hosts));
   return file;
 }
 
-async function chownToProxy(dir: string): Promise<void> {
-  const id = await run("id", ["-u", "proxy"]);
-  if (id.code === 0) await chown(dir, Number(id.stdout.trim()), Number(id.stdout.trim()));
+/**
+ * A hosts file (`name: [addresses]` or `name: { addresses: [...], ttl: 30 }`) as name → addresses; the first
+ * error (file:line: error[rule]: …) is thrown, so a typo fails here and not as a silent maintenance server.
+ */
+export function parseHosts(text: string, file: string): Record<string, string[]> {
+  const { zone, errors } = parseZone(text, file);
+  if (errors.length > 0) throw new Error(errors.map(formatLocated).join("\n"));
+  return zoneTargets(zone);
 }
 
-/** A hosts file: `name: [addresses]`, validated, so a typo fails here and not as a silent maintenance server. */
-export function parseHosts(text: string, file: string): Record<string, string[]> {
-  const parsed = parseYaml(text) as unknown;
-  if (!parsed || typeof parsed !== "object") throw new Error(`${file}: expected a mapping of names to address lists`);
-  const hosts: Record<string, string[]> = {};
-  for (const [name, addresses] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!isDnsName(name)) throw new Error(`${file}: "${name}" is not a valid DNS name`);
-    if (!Array.isArray(addresses) || !addresses.every((a) => typeof a === "string" && isIpAddress(a))) {
-      throw new Error(`${file}: ${name} must list IP addresses`);
+export interface RunLocalOptions {
+  /** The folder `fleet local` checked: the seed of the repository when there is none yet. */
+  readonly seed: string;
+  /** The git repository the loops follow; default <work>/repo, created from `seed` on first run. */
+  readonly repo?: string;
+  readonly branch?: string;
+  readonly workDir: string;
+  readonly hostsFile: string;
+  readonly portOffset: number;
+  /** The status page's port (0: any free one). */
+  readonly statusPort?: number;
+}
+
+/** Where the running local fleet writes its status page's URL, for `fleet status`. */
+/**
+ * `fleet local --run`: the control loops on this machine until SIGINT/SIGTERM, then everything stopped
+ * (generations, front listeners, DNS server, VPN namespaces, the status page).
+ */
+export async function runLocalFleet(options: RunLocalOptions, out: (text: string) => void, stopSignal?: Promise<void>): Promise<void> {
+  const workDir = resolve(options.workDir);
+  const fleet = await LocalFleet.start({
+    repo: options.repo ?? join(workDir, "repo"), branch: options.branch ?? "main", seed: options.seed, workDir,
+    hostsFile: options.hostsFile, portOffset: options.portOffset, out,
+  });
+  const vpns = await startVpns(fleet, workDir, out);
+  // DNS changes reach the VPN's rules as they reach the generations.
+  fleet.onTargets(async (service, targets) => vpns.get(service)?.applyTargets(targets));
+  // A commit that changes a running strongSwan service is deployed to its instance, as ECS does on AWS.
+  fleet.onStrongswanDeploy(async (service, model) => vpns.get(service)?.deploy(model));
+  const status = await startStatusServer(fleet.board, {
+    ...(options.statusPort !== undefined ? { port: options.statusPort } : {}),
+    endpointFile: statusEndpointFile(workDir),
+    actions: {
+      loseInstance: async (service: string) => {
+        const vpn = vpns.get(service);
+        if (!vpn) throw new Error(`${service} is not a strongSwan service running locally`);
+        return vpn.loseInstance();
+      },
+    },
+  });
+  try {
+    for (const s of fleet.board.snapshot().services) {
+      out(`${s.service} (${s.kind}) on 127.0.0.1:${s.ports.join(",")}: generation ${s.active?.generation ?? "none"} ${s.active?.health ?? "not running"}\n`);
     }
-    hosts[normalizeDnsName(name)] = addresses as string[];
+    out(`status page: ${status.url}\n`);
+    out(`config repository: ${fleet.repository.dir} (branch ${options.branch ?? "main"}): commit there to roll out; edit ${options.hostsFile} to change DNS\n`);
+    out("local fleet running; Ctrl-C stops it\n");
+    await (stopSignal ?? new Promise<void>((resolveStop) => {
+      const onSignal = () => {
+        fleet.shutdown();
+        resolveStop();
+      };
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+    }));
+  } finally {
+    out("stopping the local fleet\n");
+    await status.close();
+    await Promise.all([...vpns.values()].map((v) => v.stop()));
+    await fleet.stop();
   }
-  return hosts;
+}
+
+/** strongSwan services run in network namespaces (as root) with a simulated peer; otherwise they are only checked. */
+async function startVpns(fleet: LocalFleet, workDir: string, out: (text: string) => void): Promise<Map<string, LocalVpn>> {
+  const vpns = new Map<string, LocalVpn>();
+  const snapshot = await fleet.bundles.load();
+  const loaded = snapshot ? await loadFleet(new MemoryTree({ ...snapshot.files })) : undefined;
+  // A service without IPsec (port forwards only) has no tunnel to run: it is only checked.
+  const services = (loaded?.ok ? loaded.model.services : []).filter((s): s is ServiceModelOf<"strongswan"> => s.kind === "strongswan" && !s.noIpsec);
+  if (services.length === 0) return vpns;
+  if (process.getuid?.() !== 0) {
+    out(`strongSwan services (${services.map((s) => s.name).join(", ")}) are only checked: running them needs root (network namespaces)\n`);
+    return vpns;
+  }
+  for (const service of services) {
+    try {
+      vpns.set(service.name, await startLocalVpn(service, { board: fleet.board, workDir: join(workDir, "vpn", service.name), hosts: fleet.zoneTargets() }));
+      out(`${service.name} (strongswan) running in network namespaces with a simulated peer\n`);
+    } catch (error) {
+      fleet.board.event("error", "vpn", `${service.name}: ${(error as Error).message}`);
+      out(`error: ${service.name} (strongswan) did not start: ${(error as Error).message}\n`);
+    }
+  }
+  return vpns;
 }

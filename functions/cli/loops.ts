@@ -21,6 +21,7 @@ export const LOOPS = {
   "rollout-watch": "../rollout-watch.ts",
   "instance-heal": "../instance-heal.ts",
   "task-targets": "../task-targets.ts",
+  "pull-request": "../pull-request.ts",
 } as const;
 export type LoopName = keyof typeof LOOPS;
 
@@ -93,8 +94,12 @@ export function formatDnsPlan(report: SyncReport): string {
   for (const d of report.documents) lines.push(`  ${d.service} ${d.hash}`);
   if (report.documents.length === 0) lines.push("  (none)");
   lines.push("", "target groups:");
+  const checks = {
+    changed: "desired targets changed", full: "full check", skip: "unchanged since its last converge: not described",
+    deferred: "full check due, left to a later run",
+  } as const;
   for (const g of report.targetGroups) {
-    lines.push(`  ${g.group} (${g.arn})`);
+    lines.push(`  ${g.group} (${g.arn})${g.check ? `  [${checks[g.check]}]` : ""}`);
     for (const t of g.register) lines.push(`    register    ${t.id}:${t.port}`);
     for (const t of g.deregister) lines.push(`    deregister  ${t.id}:${t.port}`);
     for (const s of g.skipped) lines.push(`    skip        ${s.address}: ${s.reason}`);
@@ -134,6 +139,11 @@ export async function planConfigRollout(repo: string | undefined, out: (text: st
     case "accepted":
       out(`config-rollout plan for ${outcome.commit}\n`);
       for (const a of outcome.actions) out(`  ${a.service.padEnd(24)} ${a.action.padEnd(13)} ${a.hash}\n`);
+      if (!repo) {
+        // What each service's files become, against the accepted config the fleet runs (as `fleet diff <dir>` shows it).
+        const { diffAgainstDeployed } = await import("./diff.ts");
+        out(`\ndiff against the deployed config:\n${await diffAgainstDeployed(ports.repository.treeAt(outcome.commit))}`);
+      }
       return 0;
     default:
       out(`config-rollout: nothing to do (${outcome.kind} at ${outcome.commit})\n`);

@@ -1,7 +1,7 @@
 // In-memory ports for the DNS loop: the local mode runs on them, and tests use them to check the loop's
 // logic apart from AWS. They keep the same contracts as the AWS adapters (versions, conditional saves).
 import type { TargetRef } from "../plan/target-groups.ts";
-import { LookupSchedule } from "./ports.ts";
+import { LookupSchedule, NO_OWNERSHIP, type GroupOwnership } from "./ports.ts";
 import type { DnsClient } from "./resolve.ts";
 import type { SyncPorts } from "./sync.ts";
 import { targetKey } from "../plan/target-groups.ts";
@@ -48,12 +48,20 @@ export class MemoryDnsState implements DnsStateStore {
 }
 
 export class MemoryOwnership implements OwnershipStore {
-  readonly groups = new VersionedMap<readonly string[]>();
+  readonly groups = new VersionedMap<GroupOwnership>();
   async load(arn: string) {
-    return structuredClone(this.groups.get(arn) ?? { value: [], version: 0 });
+    return structuredClone(this.groups.get(arn) ?? NO_OWNERSHIP);
   }
-  async save(arn: string, owned: readonly string[], expectedVersion: number) {
-    return this.groups.save(arn, owned, expectedVersion);
+  async loadMany(arns: readonly string[]) {
+    const result = new Map<string, Versioned<GroupOwnership>>();
+    for (const arn of arns) {
+      const item = this.groups.get(arn);
+      if (item) result.set(arn, structuredClone(item));
+    }
+    return result;
+  }
+  async save(arn: string, ownership: GroupOwnership, expectedVersion: number) {
+    return this.groups.save(arn, ownership, expectedVersion);
   }
 }
 

@@ -1,6 +1,6 @@
 // What the DNS loop needs from the outside world. functions/aws/ implements these against AWS;
 // tests and the local mode use in-memory ones.
-import type { TargetRef } from "../plan/target-groups.ts";
+import type { ConvergedMark, TargetRef } from "../plan/target-groups.ts";
 import type { RecordState } from "./tracker.ts";
 
 /** The accepted config: a snapshot of the config repository's files at an accepted commit. */
@@ -38,9 +38,20 @@ export interface DnsStateStore {
   save(id: string, state: RecordState, expectedVersion: number): Promise<boolean>;
 }
 
+/** What the loop keeps per target group: the targets it owns, and the desired set it last converged to. */
+export interface GroupOwnership {
+  /** Targets this system registered ("id:port"). */
+  readonly targets: readonly string[];
+  readonly converged?: ConvergedMark;
+}
+
+export const NO_OWNERSHIP: Versioned<GroupOwnership> = { value: { targets: [] }, version: 0 };
+
 export interface OwnershipStore {
-  load(arn: string): Promise<Versioned<readonly string[]>>;
-  save(arn: string, owned: readonly string[], expectedVersion: number): Promise<boolean>;
+  load(arn: string): Promise<Versioned<GroupOwnership>>;
+  /** Many groups at once (batched reads); a group with nothing stored is absent from the map. */
+  loadMany(arns: readonly string[]): Promise<Map<string, Versioned<GroupOwnership>>>;
+  save(arn: string, ownership: GroupOwnership, expectedVersion: number): Promise<boolean>;
 }
 
 /** A short lease that makes one run the only writer of a resource; it expires by itself if its holder dies. */
@@ -65,10 +76,19 @@ export interface DocumentStore {
 /**
  * When each record is next due, and the names its last answer came through; kept in memory across warm
  * invocations (a cold start looks up everything, and a change to a CNAME target is then seen by the schedule).
+ * Also when this environment last described each target group (a full check that found nothing to do
+ * writes nothing, so it is remembered here; a cold start goes by the stored converge time alone).
  */
 export class LookupSchedule {
   private readonly due = new Map<string, number>();
   private readonly through = new Map<string, readonly string[]>();
+  private readonly described = new Map<string, number>();
+  describedAt(arn: string): number | undefined {
+    return this.described.get(arn);
+  }
+  setDescribed(arn: string, at: number): void {
+    this.described.set(arn, at);
+  }
   /** The CNAME values and alias targets the record's last answer came through. */
   via(id: string): readonly string[] {
     return this.through.get(id) ?? [];

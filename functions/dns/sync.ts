@@ -3,18 +3,23 @@
 // says which names to look at now; every target is recomputed from state and compared with reality.
 import { createHash } from "node:crypto";
 import { durationMs } from "../fleet/duration.ts";
-import { loadFleet, type FleetModel } from "../fleet/load.ts";
+import { loadFleet, type FleetModel, type TargetGroupModel } from "../fleet/load.ts";
 import { MemoryTree } from "../fleet/tree.ts";
 import { planDocuments, runtimeDocuments, type DocumentWrite } from "../plan/documents.ts";
-import { batches, planTargetGroup, type TargetGroupPlan } from "../plan/target-groups.ts";
-import { recordId, recordsAffectedBy, recordsInFleet } from "./names.ts";
-import type {
-  AcceptedConfigSource, AcceptedSnapshot, DnsStateStore, DocumentStore, LeaseStore, LookupSchedule, OwnershipStore, TargetGroupApi, Versioned,
+import {
+  batches, desiredDigest, desiredTargets, fullCheckOverdueMs, groupCheck, limitFullChecks, planAgainst, type DesiredTargets, type GroupCheck,
+  type TargetGroupPlan,
+} from "../plan/target-groups.ts";
+import { recordId, recordsAffectedBy, recordsInFleet, type RecordKey } from "./names.ts";
+import {
+  NO_OWNERSHIP, type AcceptedConfigSource, type AcceptedSnapshot, type DnsStateStore, type DocumentStore, type GroupOwnership, type LeaseStore,
+  type LookupSchedule, type OwnershipStore, type TargetGroupApi, type Versioned,
 } from "./ports.ts";
 import type { DnsClient, Observation } from "./resolve.ts";
 import { EMPTY_RECORD, track, type RecordState, type Step, type TrackerPolicy } from "./tracker.ts";
 import { zoneAwareClient, type Source, type SourcedDnsClient, type ZonePort } from "./zone.ts";
 import { mapLimit } from "../plan/concurrency.ts";
+import { groupReadiness, limiter } from "./group-readiness.ts";
 
 export type SyncRequest =
   | { readonly scope: "due" }
@@ -46,10 +51,34 @@ export interface SyncOptions {
   /** Plan only: read everything, write nothing. */
   readonly dryRun?: boolean;
   readonly batchSize?: number;
+  /** DNS lookups (and state writes) in flight at once. */
   readonly concurrency?: number;
+  /** Target groups converged side by side. */
+  readonly groupConcurrency?: number;
+  /** An unchanged target group is still described once per this period (see groupCheck). */
+  readonly fullCheckMs?: number;
+  /** Full checks per run at most, the most overdue first (see limitFullChecks). */
+  readonly maxFullChecks?: number;
+  /** Records read, looked up and tracked per step: what the run holds in full at once. */
+  readonly chunkSize?: number;
   /** Names this run as a lease holder. */
   readonly runId?: string;
 }
+
+export const FULL_CHECK_MS = 15 * 60_000;
+/** Enough for 1,000 groups checked every 7.5–15 minutes by a run a minute. */
+export const MAX_FULL_CHECKS = 100;
+/**
+ * V8's old space for the dns-sync function (MB), set through NODE_OPTIONS by the stack and used by the bench, so
+ * the heap that is benched is the one deployed. Uncapped, V8 lets a 100k-name run's garbage pile up to ~410 MiB
+ * before collecting; 256 keeps the run's peak near 300 MiB and leaves the rest of 512 MB to the SDK, code and buffers.
+ */
+export const DNS_SYNC_OLD_SPACE_MB = 256;
+const GROUP_CONCURRENCY = 32;
+/** 16 BatchGetItem calls of 100 (functions/aws/state-table.ts): one round trip per chunk. */
+const CHUNK_SIZE = 1_600;
+/** Chunks in flight: one chunk's lookups overlap the next one's reads. */
+const CHUNKS_IN_FLIGHT = 2;
 
 /** Longer than any run that holds it (the Lambda times out at 5 minutes). */
 const LEASE_MS = 6 * 60_000;
@@ -103,56 +132,164 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
   if (!model) return emptyReport({ commit: snapshot.commit, skipped: "the accepted config no longer validates" });
   const policy = trackerPolicy(model);
 
-  const records = recordsInFleet(model);
-  const due = request.scope === "names"
-    ? records.filter((r) => recordsAffectedBy([r, ...ports.schedule.via(recordId(r)).map((name) => ({ name, family: r.family }))], request.names).length > 0)
-    : records.filter((r) => ports.schedule.dueAt(recordId(r)) <= options.now);
-  // The stored state and the lookups are independent: read them side by side.
-  const [states, sourced] = await Promise.all([
-    ports.state.load(records.map(recordId)),
-    sourcedClient(ports, model).then((client) => mapLimit(due, options.concurrency ?? 32, (r) => client.lookup(r.name, r.family))),
+  const isDue = request.scope === "names"
+    ? (r: RecordKey) => recordsAffectedBy([r, ...ports.schedule.via(recordId(r)).map((name) => ({ name, family: r.family }))], request.names).length > 0
+    : (r: RecordKey) => ports.schedule.dueAt(recordId(r)) <= options.now;
+  const client = await sourcedClient(ports, model);
+  // Every record's addresses, one comma-joined string per record: the only per-name data the run keeps
+  // once a chunk is done (full states and answers live only while their chunk is processed).
+  const addresses = new Map<string, string>();
+  const announceable = new Map<string, Versioned<RecordState>>();
+  const addressesOf = (family: 4 | 6) => (name: string) => {
+    const joined = addresses.get(recordId({ name, family }));
+    return joined ? joined.split(",") : []; // "" is a record with no address (say, its first lookups failed)
+  };
+
+  // A group is decided as soon as every record it names is tracked, and a changed one is converged right
+  // then, while later chunks are still looked up: its round trips hide behind the tracking. Full checks wait
+  // for every decision (the most overdue go first), and share the same bound on groups in flight.
+  const groups = model.targetGroups;
+  const fullCheckMs = options.fullCheckMs ?? FULL_CHECK_MS;
+  const convergeSlot = limiter(options.groupConcurrency ?? GROUP_CONCURRENCY);
+  const decisions = new Array<Promise<Settled<GroupDecision>>>(groups.length);
+  /** Every decided group's early plan: converged for a changed group, undefined for the others (they wait for limitFullChecks). */
+  const changedPlans = new Map<number, Promise<Settled<TargetGroupPlan | undefined>>>();
+  const decideWhenReady = (indexes: readonly number[]) => {
+    if (indexes.length === 0) return;
+    // Ownership is read for the groups that just became ready (one batch), and a decision keeps only the
+    // converged mark: every group's owned targets held through the whole tracking phase (500k at 100k
+    // names) made the 256 MB heap collect over and over.
+    const stored = ports.ownership.loadMany(indexes.map((i) => groups[i]!.arn));
+    for (const index of indexes) {
+      const decided = (async () => {
+        const group = groups[index]!;
+        const ownership = (await stored).get(group.arn) ?? NO_OWNERSHIP;
+        const desired = desiredTargets(group, addressesOf(familyOf(group)));
+        const digest = desiredDigest(group, desired);
+        const mark = ownership.value.converged;
+        const described = ports.schedule.describedAt(group.arn);
+        const check = groupCheck(group.arn, digest, mark, described, options.now, fullCheckMs);
+        const overdueMs = check === "full" ? fullCheckOverdueMs(group.arn, mark!, described, options.now, fullCheckMs) : 0;
+        return { decision: { group, digest, check, overdueMs, skipped: desired.skipped }, ownership };
+      })();
+      decisions[index] = settle(decided.then(({ decision }) => decision));
+      // The desired set is built again when the group's turn comes, not kept: groups wait here for a slot, and
+      // at 100k names a queue of desired sets (500 targets each) does not fit in the deployed heap.
+      changedPlans.set(index, settle(decided.then(({ decision, ownership }) => (decision.check === "changed"
+        ? convergeSlot(() => convergeTargetGroup({ ...decision, ownership }, addressesOf(familyOf(decision.group)), ports, options))
+        : undefined))));
+    }
+  };
+  const readiness = groupReadiness(groups);
+  decideWhenReady(readiness.readyAtStart);
+
+  const lookupsPerChunk = Math.max(1, Math.ceil((options.concurrency ?? 32) / CHUNKS_IN_FLIGHT));
+  const tracked = await settle(mapLimit(batches(recordsInFleet(model), options.chunkSize ?? CHUNK_SIZE), CHUNKS_IN_FLIGHT, async (chunk) => {
+    const due = chunk.filter(isDue);
+    // The stored state and the lookups are independent: read them side by side.
+    const [states, sourced] = await Promise.all([
+      ports.state.load(chunk.map(recordId)),
+      mapLimit(due, lookupsPerChunk, (r) => client.lookup(r.name, r.family)),
+    ]);
+    const looked = await mapLimit(due.map((record, i) => ({ record, sourced: sourced[i]! })), lookupsPerChunk, ({ record, sourced }) =>
+      trackOne(recordId(record), sourced, states, ports, policy, options));
+    const ids = chunk.map(recordId);
+    for (const id of ids) {
+      const state = states.get(id);
+      if (state) addresses.set(id, state.value.addressList);
+    }
+    // An announced hold is recorded on the state it was tracked on, after the announcement.
+    for (const { report } of looked) if (report.announced) announceable.set(report.record, states.get(report.record)!);
+    decideWhenReady(readiness.done(ids));
+    return looked;
+  }));
+  if (!tracked.ok) {
+    // Leave no group half way in the background: every chain started finishes (and releases its lease) first.
+    await Promise.all(changedPlans.values());
+    throw tracked.error;
+  }
+  const chunks = tracked.value;
+  const looked = chunks.flatMap((chunk) => chunk.map((l) => l.report));
+  let stateConflicts = chunks.reduce((n, chunk) => chunk.reduce((m, l) => m + l.conflicts, n), 0);
+
+  const announcements = looked.filter((r) => r.announced).map((r) => ({ record: r.record, held: r.held }));
+  const announced = settle((async () => {
+    if (announcements.length === 0) return;
+    await ports.announceHeld!(snapshot.commit, announcements);
+    for (const a of announcements) stateConflicts += await recordAnnounced(a.record, a.held, announceable, ports.state);
+  })());
+
+  // Runtime documents and target groups do not depend on each other: a change reaches both at once.
+  const [documents, targetGroups, announcedOutcome] = await Promise.all([
+    settle(convergeDocuments(model, addressesOf(4), ports.documents, options)),
+    settle((async () => {
+      const decided = (await Promise.all(decisions)).map(unwrap);
+      const checks = limitFullChecks(decided, options.maxFullChecks ?? MAX_FULL_CHECKS);
+      // The unchanged groups' ownership is read again now (one round trip), for their full checks and the report.
+      const stored = await ports.ownership.loadMany(decided.filter((d) => d.check !== "changed").map((d) => d.group.arn));
+      const outcomes = await Promise.all(decided.map(async (d, i) => (d.check === "changed"
+        ? changedPlans.get(i)!
+        : settle(convergeSlot(() => convergeTargetGroup(
+          { ...d, ownership: stored.get(d.group.arn) ?? NO_OWNERSHIP, check: checks[i]! }, addressesOf(familyOf(d.group)), ports, options))))));
+      return outcomes.map((outcome) => unwrap(outcome)!); // defined: a changed group's early plan, or the late one
+    })()),
+    announced,
   ]);
-  const looked: RecordReport[] = [];
-  let stateConflicts = 0;
-  for (const [i, record] of due.entries()) {
-    const id = recordId(record);
-    const { observation, source, zone, why, via } = sourced[i]!;
-    const result = await trackAndSave(id, observation, states, ports.state, policy, options);
-    stateConflicts += result.conflicts;
-    ports.schedule.set(id, options.now + result.step.nextLookupInMs);
-    if (observation.kind !== "failure") ports.schedule.setVia(id, via ?? []);
-    looked.push({
+  unwrap(announcedOutcome);
+  return { commit: snapshot.commit, looked, documents: unwrap(documents), targetGroups: unwrap(targetGroups), stateConflicts };
+}
+
+interface GroupDecision {
+  readonly group: TargetGroupModel;
+  readonly digest: string;
+  readonly check: GroupCheck;
+  readonly overdueMs: number;
+  readonly skipped: DesiredTargets["skipped"];
+}
+
+type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/** A promise that never rejects, so work started early can fail before anyone awaits it without an unhandled rejection. */
+const settle = <T>(promise: Promise<T>): Promise<Settled<T>> =>
+  promise.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+
+const unwrap = <T>(settled: Settled<T>): T => {
+  if (!settled.ok) throw settled.error;
+  return settled.value;
+};
+
+const NONE: readonly string[] = Object.freeze([]);
+
+/** One looked-up record: track the observation, save the state, schedule the next lookup, report. */
+async function trackOne(
+  id: string,
+  { observation, source, zone, why, via }: Awaited<ReturnType<SourcedDnsClient["lookup"]>>,
+  states: Map<string, Versioned<RecordState>>,
+  ports: SyncPorts,
+  policy: TrackerPolicy,
+  options: SyncOptions,
+): Promise<{ report: RecordReport; conflicts: number }> {
+  const result = await trackAndSave(id, observation, states, ports.state, policy, options);
+  ports.schedule.set(id, options.now + result.step.nextLookupInMs);
+  if (observation.kind !== "failure") ports.schedule.setVia(id, via ?? []);
+  const { step } = result;
+  return {
+    conflicts: result.conflicts,
+    report: {
       record: id,
       observation: observation.kind,
       source,
       ...(zone ? { zone } : {}),
       ...(why ? { why } : {}),
-      answer: observation.kind === "answer" ? observation.addresses : [],
+      answer: observation.kind === "answer" ? observation.addresses : NONE,
       ...(observation.kind === "failure" ? { failure: `${observation.reason}: ${observation.detail}` } : {}),
-      added: result.step.added,
-      removed: result.step.removed,
-      held: result.step.held,
-      announced: result.step.announce && !options.dryRun && ports.announceHeld !== undefined,
-      failingForMs: result.step.failingForMs,
-    });
-  }
-  const announcements = looked.filter((r) => r.announced).map((r) => ({ record: r.record, held: r.held }));
-  if (announcements.length > 0) {
-    await ports.announceHeld!(snapshot.commit, announcements);
-    for (const a of announcements) stateConflicts += await recordAnnounced(a.record, a.held, states, ports.state);
-  }
-
-  const addressesOf = (family: 4 | 6) => (name: string) => Object.keys(states.get(recordId({ name, family }))?.value.addresses ?? {});
-  // Runtime documents and target groups do not depend on each other: a change reaches both at once.
-  const [documents, targetGroups] = await Promise.all([
-    convergeDocuments(model, addressesOf(4), ports.documents, options),
-    (async () => {
-      const plans: TargetGroupPlan[] = [];
-      for (const group of model.targetGroups) plans.push(await convergeTargetGroup(group, addressesOf(group.ipAddressType === "ipv6" ? 6 : 4), ports, options));
-      return plans;
-    })(),
-  ]);
-  return { commit: snapshot.commit, looked, documents, targetGroups, stateConflicts };
+      added: step.added.length > 0 ? step.added : NONE,
+      removed: step.removed.length > 0 ? step.removed : NONE,
+      held: step.held.length > 0 ? step.held : NONE,
+      announced: step.announce && !options.dryRun && ports.announceHeld !== undefined,
+      failingForMs: step.failingForMs,
+    },
+  };
 }
 
 /** The zone-aware client when Route 53 zones are watched, else the resolver alone. */
@@ -248,48 +385,83 @@ async function convergeDocuments(
   options: SyncOptions,
 ): Promise<DocumentWrite[]> {
   const documents = runtimeDocuments(model, addressesOf);
-  const stored = new Map(await Promise.all(documents.map(async (d) => [d.service, await store.storedHash(d.service)] as const)));
+  const limit = options.groupConcurrency ?? GROUP_CONCURRENCY;
+  const stored = new Map(await mapLimit(documents, limit, async (d) => [d.service, await store.storedHash(d.service)] as const));
   const writes = planDocuments(documents, stored);
-  if (!options.dryRun) for (const write of writes) await store.put(write.service, write.body, write.hash);
+  if (!options.dryRun) await mapLimit(writes, limit, (write) => store.put(write.service, write.body, write.hash));
   return writes;
 }
 
+const sortedKeys = (keys: readonly string[]) => [...keys].sort().join();
+const familyOf = (group: TargetGroupModel) => (group.ipAddressType === "ipv6" ? 6 : 4);
+
 /**
- * Plans without writing; only when there is something to change does the run take the group's lease (one
- * writer per group), re-plan under it and apply. Ownership is recorded before registering and released
- * after deregistering, so a crash in between leaves at worst an owned entry for a missing target, which a
- * later run forgets. A group whose lease another run holds is left to that run.
+ * A group whose desired targets are those it last converged to is left alone (no call at all) until its
+ * full check is due; then it is described, and only drift found takes the lease. A group whose desired
+ * targets changed takes the group's lease (one writer per group) and is planned and applied under it.
+ * Ownership is recorded before registering and released after deregistering, so a crash in between leaves
+ * at worst an owned entry for a missing target, which a later run forgets. The converged mark is written
+ * last, so a run that stops half way leaves the group to be converged again. A group whose lease another
+ * run holds is left to that run.
  */
 async function convergeTargetGroup(
-  group: FleetModel["targetGroups"][number],
+  { group, ownership: stored, digest, check, skipped }: {
+    group: TargetGroupModel; ownership: Versioned<GroupOwnership>; digest: string; check: GroupCheck; skipped: DesiredTargets["skipped"];
+  },
   addressesOf: (name: string) => readonly string[],
   ports: SyncPorts,
   options: SyncOptions,
 ): Promise<TargetGroupPlan> {
-  const plan = async () => {
-    const [registered, ownership] = await Promise.all([ports.targetGroups.describe(group.arn), ports.ownership.load(group.arn)]);
-    return { ownership, plan: planTargetGroup(group, addressesOf, { registered, owned: ownership.value }) };
-  };
-  const first = await plan();
-  const current = [...first.ownership.value].sort();
-  const inSync = first.plan.register.length === 0 && first.plan.deregister.length === 0 && first.plan.owned.join() === current.join();
-  if (options.dryRun || inSync) return first.plan;
+  if (check === "skip" || check === "deferred") {
+    return {
+      group: group.name, arn: group.arn, ...(group.availabilityZone ? { availabilityZone: group.availabilityZone } : {}),
+      register: [], deregister: [], owned: stored.value.targets, skipped, check,
+    };
+  }
+  const desired = desiredTargets(group, addressesOf);
+  if (check === "changed" && !options.dryRun) return applyUnderLease(group, desired, digest, check, ports, options);
 
+  const registered = await ports.targetGroups.describe(group.arn);
+  const plan: TargetGroupPlan = { ...planAgainst(group, desired, { registered, owned: stored.value.targets }), check };
+  if (options.dryRun) return plan;
+  ports.schedule.setDescribed(group.arn, options.now);
+  const inSync = plan.register.length === 0 && plan.deregister.length === 0 && sortedKeys(plan.owned) === sortedKeys(stored.value.targets);
+  // In sync: the report keeps the stored list rather than a second copy of every target key.
+  return inSync ? { ...plan, owned: stored.value.targets } : applyUnderLease(group, desired, digest, check, ports, options);
+}
+
+async function applyUnderLease(
+  group: TargetGroupModel,
+  desired: DesiredTargets,
+  digest: string,
+  check: GroupCheck,
+  ports: SyncPorts,
+  options: SyncOptions,
+): Promise<TargetGroupPlan> {
   const holder = options.runId ?? `run-${options.now}-${Math.random().toString(36).slice(2)}`;
-  if (!(await ports.leases.acquire(group.arn, holder, options.now, LEASE_MS))) return { ...first.plan, register: [], deregister: [], busy: true };
+  if (!(await ports.leases.acquire(group.arn, holder, options.now, LEASE_MS))) {
+    return {
+      group: group.name, arn: group.arn, ...(group.availabilityZone ? { availabilityZone: group.availabilityZone } : {}),
+      register: [], deregister: [], owned: [], skipped: desired.skipped, busy: true, check,
+    };
+  }
   try {
-    const { ownership, plan: locked } = await plan();
-    const owned = [...ownership.value].sort();
+    const [registered, ownership] = await Promise.all([ports.targetGroups.describe(group.arn), ports.ownership.load(group.arn)]);
+    ports.schedule.setDescribed(group.arn, options.now);
+    const locked: TargetGroupPlan = { ...planAgainst(group, desired, { registered, owned: ownership.value.targets }), check };
+    const owned = [...ownership.value.targets].sort();
     const claimed = [...new Set([...owned, ...locked.owned])].sort();
     let version = ownership.version;
     if (claimed.join() !== owned.join()) {
-      if (!(await ports.ownership.save(group.arn, claimed, version))) throw new Error(`ownership of ${group.arn} changed under its lease`);
+      // Not converged until the registrations are done: the claim carries no converged mark.
+      if (!(await ports.ownership.save(group.arn, { targets: claimed }, version))) throw new Error(`ownership of ${group.arn} changed under its lease`);
       version++;
     }
     const batchSize = options.batchSize ?? 100;
     for (const batch of batches(locked.register, batchSize)) await ports.targetGroups.register(group.arn, batch, locked.availabilityZone);
     for (const batch of batches(locked.deregister, batchSize)) await ports.targetGroups.deregister(group.arn, batch);
-    if (claimed.join() !== locked.owned.join()) await ports.ownership.save(group.arn, locked.owned, version);
+    const stale = claimed.join() !== locked.owned.join() || ownership.value.converged?.digest !== digest || version !== ownership.version;
+    if (stale) await ports.ownership.save(group.arn, { targets: locked.owned, converged: { digest, at: options.now } }, version);
     return locked;
   } finally {
     await ports.leases.release(group.arn, holder);

@@ -20,13 +20,50 @@ export interface AddressState {
   readonly lastMissAt?: number;
 }
 
+/**
+ * A record's state, as kept in memory and as stored. The list is one string, not an object keyed by address:
+ * 100,000 records are read every run, and a string per record parses and collects far cheaper than an object
+ * per address. Only the addresses with a miss on record have an entry in misses (absent: none on record).
+ */
 export interface RecordState {
-  readonly addresses: Readonly<Record<string, AddressState>>;
+  /** The addresses in use, sorted, comma-joined ("" for none). */
+  readonly addressList: string;
+  readonly misses?: Readonly<Record<string, AddressState>>;
   /** The held removal last announced ("DNS Removal Held"), while it stays held. */
   readonly heldAnnounced?: readonly string[];
   /** When the lookups of this name started failing (epoch ms), while they keep failing. */
   readonly failingSince?: number;
 }
+
+/** The shape items were stored in before the list became one string: every address keyed, misses or none. */
+export interface KeyedRecordState {
+  readonly addresses: Readonly<Record<string, AddressState>>;
+  readonly heldAnnounced?: readonly string[];
+  readonly failingSince?: number;
+}
+
+/**
+ * A stored state in either shape, as a RecordState. An item in the keyed shape is read as the equal compact
+ * state, so a run that changes nothing still writes nothing; it is stored compact the next time it changes.
+ */
+export function recordStateOf(stored: RecordState | KeyedRecordState): RecordState {
+  if (!("addresses" in stored)) return stored;
+  const addresses = Object.keys(stored.addresses).sort();
+  const misses: Record<string, AddressState> = {};
+  for (const address of addresses) if (hasMiss(stored.addresses[address]!)) misses[address] = stored.addresses[address]!;
+  return {
+    addressList: addresses.join(","),
+    ...(Object.keys(misses).length > 0 ? { misses } : {}),
+    ...(stored.heldAnnounced === undefined ? {} : { heldAnnounced: stored.heldAnnounced }),
+    ...(stored.failingSince === undefined ? {} : { failingSince: stored.failingSince }),
+  };
+}
+
+/** The addresses of a state, sorted. */
+export const addressesOf = (state: RecordState): string[] => (state.addressList === "" ? [] : state.addressList.split(","));
+
+const NO_MISS: AddressState = { missed: 0 };
+const hasMiss = (state: AddressState) => state.missed !== 0 || state.lastMissAt !== undefined;
 
 /** A name whose lookups have failed this long (and still fail) is reported as failing long: operators are paged. */
 export const NAME_FAILING_LONG_MS = 10 * 60_000;
@@ -60,11 +97,29 @@ export interface Step {
   readonly nextLookupInMs: number;
 }
 
-export const EMPTY_RECORD: RecordState = { addresses: {} };
+export const EMPTY_RECORD: RecordState = { addressList: "" };
 
 export function track(previous: RecordState | undefined, observation: Observation, policy: TrackerPolicy, now: number): Step {
   const before = previous ?? EMPTY_RECORD;
-  const current = Object.keys(before.addresses).sort();
+  // The common case, and the one a large fleet meets 100,000 times a run: the answer is the list as it
+  // stands, with nothing missed, held or failing. Nothing changes; decided without building a new state.
+  const settled = observation.kind === "answer" ? settledList(before, observation.addresses) : undefined;
+  if (settled !== undefined) {
+    return {
+      state: before, changed: false, targets: settled, added: [], removed: [], held: [], announce: false,
+      keptLastKnownGood: false, failingForMs: 0, nextLookupInMs: nextLookupInMs(observation, policy),
+    };
+  }
+  return fullTrack(before, observation, policy, now);
+}
+
+const nextLookupInMs = (observation: Observation, policy: TrackerPolicy) =>
+  Math.min(policy.maxTtlMs, Math.max(policy.minTtlMs, observation.kind === "answer" ? observation.ttlSeconds * 1000 : policy.minTtlMs));
+
+/** The step worked out in full (track without its shortcut for a settled answer, which must agree with it). */
+export function fullTrack(previous: RecordState | undefined, observation: Observation, policy: TrackerPolicy, now: number): Step {
+  const before = previous ?? EMPTY_RECORD;
+  const current = addressesOf(before);
 
   if (observation.kind === "failure") {
     // The first failure of a streak is recorded (one write); later ones change nothing.
@@ -76,50 +131,78 @@ export function track(previous: RecordState | undefined, observation: Observatio
   }
 
   const seen = new Set(observation.kind === "answer" ? observation.addresses : []);
-  const next: Record<string, AddressState> = {};
+  const stored = new Set(current);
+  const storedMisses = before.misses ?? {};
+  // Every address the list keeps, with its misses (NO_MISS for an address in the answer).
+  const next = new Map<string, AddressState>();
   const added: string[] = [];
   const due: string[] = [];
   for (const address of seen) {
-    next[address] = { missed: 0 };
-    if (!(address in before.addresses)) added.push(address);
+    next.set(address, NO_MISS);
+    if (!stored.has(address)) added.push(address);
   }
   for (const address of current) {
     if (seen.has(address)) continue;
-    const state = before.addresses[address]!;
+    const state = storedMisses[address] ?? NO_MISS;
     // Already due (and so held): counting further misses would change nothing but the stored state.
     if (state.missed >= policy.removeAfterMisses) {
-      next[address] = state;
+      next.set(address, state);
       due.push(address);
       continue;
     }
     const counts = state.lastMissAt === undefined || now - state.lastMissAt >= policy.missIntervalMs;
     const missed = counts ? state.missed + 1 : state.missed;
-    next[address] = counts ? { missed, lastMissAt: now } : state;
+    next.set(address, counts ? { missed, lastMissAt: now } : state);
     if (missed >= policy.removeAfterMisses) due.push(address);
   }
 
   // The guard compares against the list as it stands, so replacing every address at once (new ones
   // arriving as old ones age out) is allowed while a sudden collapse is not.
-  const listSize = Object.keys(next).length;
+  const listSize = next.size;
   const held = due.length > 0 && due.length / listSize > policy.maxShrinkRatio ? due : [];
   const removed = held.length > 0 ? [] : due;
-  for (const address of removed) delete next[address];
+  for (const address of removed) next.delete(address);
 
   held.sort();
+  const targets = [...next.keys()].sort();
+  const misses: Record<string, AddressState> = {};
+  let anyMiss = false;
+  for (const address of targets) {
+    const state = next.get(address)!;
+    if (hasMiss(state)) {
+      misses[address] = state;
+      anyMiss = true;
+    }
+  }
   // What was announced stays recorded while something is held; the announcement itself is recorded by the caller.
-  const heldAnnounced = held.length > 0 && before.heldAnnounced ? { heldAnnounced: before.heldAnnounced } : {};
-  const state: RecordState = { addresses: Object.fromEntries(Object.entries(next).sort(([a], [b]) => (a < b ? -1 : 1))), ...heldAnnounced };
-  const ttlMs = observation.kind === "answer" ? observation.ttlSeconds * 1000 : policy.minTtlMs;
+  const state: RecordState = {
+    addressList: targets.join(","),
+    ...(anyMiss ? { misses } : {}),
+    ...(held.length > 0 && before.heldAnnounced ? { heldAnnounced: before.heldAnnounced } : {}),
+  };
   return {
     state,
     changed: !isDeepStrictEqual(state, before),
-    targets: Object.keys(state.addresses),
+    targets,
     added: added.sort(),
     removed: removed.sort(),
     held,
     announce: held.length > 0 && held.join() !== (before.heldAnnounced ?? []).join(),
     keptLastKnownGood: false,
     failingForMs: 0,
-    nextLookupInMs: Math.min(policy.maxTtlMs, Math.max(policy.minTtlMs, ttlMs)),
+    nextLookupInMs: nextLookupInMs(observation, policy),
   };
+}
+
+/**
+ * The answer sorted, when it holds exactly the addresses stored, none with a miss on record, and the record
+ * holds nothing else (no hold announced, no failing streak): the full step would produce an equal state.
+ * Otherwise undefined. One sort of a handful of addresses and one string comparison: it runs once per name
+ * per run. The list is stored without repeats, so an answer with one repeated never matches it.
+ */
+function settledList(before: RecordState, answer: readonly string[]): string[] | undefined {
+  if (answer.length === 0 || before.failingSince !== undefined || before.heldAnnounced !== undefined) return undefined;
+  if (before.misses !== undefined) for (const _ in before.misses) return undefined;
+  const sorted = [...answer].sort();
+  return sorted.join(",") === before.addressList ? sorted : undefined;
 }

@@ -1,15 +1,16 @@
 // Loads fleet.yaml and the files it references from a ConfigTree, validates it, and returns either the
 // model or every problem found, each pinned to file:line with the rule it breaks.
-import { isMap, isScalar, LineCounter, parseDocument, visit, type Document, type Node as YamlNode, type YAMLError } from "yaml";
 import type { z } from "zod";
 import { parseAllowlist } from "./allowlist.ts";
-import { checkFleet, checkFleetParts, type YamlPath } from "./checks.ts";
+import { checkFleet, checkFleetParts, type Finding, type YamlPath } from "./checks.ts";
 import { compareIssues, type ConfigIssue } from "./issues.ts";
 import { escapeInvisible, projectMessage } from "./messages.ts";
 import {
   ALLOWLIST_PATH, Fleet, Service, TargetGroup, type DnsSettingsConfig, type FleetConfig, type TargetGroupConfig, type HaproxyConfig, type NginxConfig, type SquidConfig, type StrongswanConfig,
 } from "./schema.ts";
 import { RefusedFile, type ConfigTree } from "./tree.ts";
+import { readYamlSubset, readYamlSubsetWithPlaces, type Place } from "./yaml-subset.ts";
+import type { ParsedYaml } from "./yaml-positional.ts";
 
 export const FLEET_FILE = "fleet.yaml";
 
@@ -32,7 +33,16 @@ export type LoadResult =
   | { ok: true; model: FleetModel; warnings: ConfigIssue[] }
   | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
 
-export async function loadFleet(tree: ConfigTree): Promise<LoadResult> {
+export interface LoadOptions {
+  /**
+   * Read fleet.yaml with the fast subset reader (default), which also places the nodes a problem is located at;
+   * text outside its subset takes the full positional parse. false always takes the positional parse: the two
+   * give the same result.
+   */
+  readonly fastParse?: boolean;
+}
+
+export async function loadFleet(tree: ConfigTree, options: LoadOptions = {}): Promise<LoadResult> {
   let text: string | undefined;
   try {
     text = await tree.read(FLEET_FILE);
@@ -43,30 +53,63 @@ export async function loadFleet(tree: ConfigTree): Promise<LoadResult> {
   if (text === undefined) {
     return failed([issue(FLEET_FILE, 1, 1, "missing-file", `${FLEET_FILE} was not found at the repository root`)]);
   }
-  const parsed = parseFleetYaml(text);
-  if (!parsed.ok) return failed(parsed.errors);
-  const { doc, lineCounter } = parsed;
-  const where = (path: YamlPath) => locate(doc, lineCounter, path);
+  const source = text;
+  // The positional parse costs ten times the fast read: it runs only for text outside the fast reader's subset.
+  // It is imported only then too, so a Lambda bundled with code splitting loads `yaml` only then.
+  let positional: Promise<ParsedYaml> | undefined;
+  const positions = () => (positional ??= import("./yaml-positional.ts").then(({ parseFleetYaml }) => parseFleetYaml(source)));
 
-  const converted = toPlainData(doc, lineCounter);
-  if (!converted.ok) return failed(converted.errors);
-  const raw = converted.value;
-  // Allowlists are read even when fleet.yaml has errors, so one run reports every problem.
-  const allowlists = await loadAllowlists(tree, raw, where);
-  const locateFinding = (finding: { severity: "error" | "warning"; path: YamlPath; rule: string; message: string }): ConfigIssue => {
-    const { line, column } = where(finding.path);
-    return { severity: finding.severity, file: FLEET_FILE, line, column, rule: finding.rule, message: finding.message };
-  };
-  const result = Fleet.safeParse(raw, { error: projectMessage });
-  if (!result.success) {
-    const schemaErrors = result.error.issues.flatMap((zodIssue) => fromZodIssue(zodIssue, doc, lineCounter));
-    // Semantic checks still run on every part that is valid on its own, so one run shows both kinds of problem.
-    const semantic = checkFleetParts(validParts(raw)).map(locateFinding);
-    return split([...schemaErrors, ...semantic, ...allowlists.issues]);
+  const fast = options.fastParse === false ? undefined : readYamlSubset(source);
+  let raw: unknown;
+  if (fast) {
+    raw = fast.value;
+  } else {
+    const parsed = await positions();
+    if (!parsed.ok) return failed(parsed.errors);
+    const { toPlainData } = await import("./yaml-positional.ts");
+    const converted = toPlainData(parsed.doc, parsed.lineCounter);
+    if (!converted.ok) return failed(converted.errors);
+    raw = converted.value;
   }
 
-  const findings = checkFleet(result.data).map(locateFinding);
-  const checked = split([...findings, ...allowlists.issues]);
+  // Allowlists are read even when fleet.yaml has errors, so one run reports every problem.
+  const allowlists = await loadAllowlists(tree, raw);
+  const result = Fleet.safeParse(raw, { error: projectMessage });
+  // Semantic checks still run on every part that is valid on its own, so one run shows both kinds of problem.
+  const findings = result.success ? checkFleet(result.data) : checkFleetParts(validParts(raw));
+  const zodIssues = result.success ? [] : result.error.issues;
+  const unlocated = [...findings, ...allowlists.issues.filter(isFinding)];
+
+  let located: ConfigIssue[];
+  if (zodIssues.length > 0 || unlocated.length > 0) {
+    // A text the fast reader took is read again by it, keeping places (a few times cheaper than the full parse,
+    // and the same answers: see SubsetPlaces); any other text already has its positional parse.
+    const placed = fast ? readYamlSubsetWithPlaces(source) : undefined;
+    let nodes: Locator;
+    if (placed) {
+      nodes = placed.places;
+    } else {
+      const parsed = await positions();
+      // Only when the fast reader accepted a text the full parser refuses, which the tests show it never does.
+      if (!parsed.ok) return failed(parsed.errors);
+      const { documentLocator } = await import("./yaml-positional.ts");
+      nodes = documentLocator(parsed.doc, parsed.lineCounter);
+    }
+    const locateFinding = (finding: Finding): ConfigIssue => {
+      const { line, column } = locate(nodes, finding.path);
+      return { severity: finding.severity, file: FLEET_FILE, line, column, rule: finding.rule, message: finding.message };
+    };
+    located = [
+      ...zodIssues.flatMap((zodIssue) => fromZodIssue(zodIssue, nodes)),
+      ...findings.map(locateFinding),
+      ...allowlists.issues.map((found) => (isFinding(found) ? locateFinding(found) : found)),
+    ];
+  } else {
+    located = allowlists.issues.filter((found): found is ConfigIssue => !isFinding(found));
+  }
+  if (!result.success) return split(located);
+
+  const checked = split(located);
   if (!checked.ok) return checked;
   const services = Object.entries(result.data.services).map(([name, service]): ServiceModel =>
     service.kind === "squid" ? { ...service, name, allowlistEntries: allowlists.entries.get(service.allowlist) ?? [] } : { ...service, name });
@@ -78,6 +121,11 @@ export async function loadFleet(tree: ConfigTree): Promise<LoadResult> {
     services: services.sort(byName),
   };
   return { ok: true, model, warnings: checked.warnings };
+}
+
+/** A finding in fleet.yaml still to be located, as opposed to an issue that already has its file and line. */
+function isFinding(found: Finding | ConfigIssue): found is Finding {
+  return "path" in found;
 }
 
 const EMPTY_MODEL: FleetModel = { version: 1, dns: Fleet.shape.dns.parse(undefined), targetGroups: [], services: [] };
@@ -125,152 +173,39 @@ function issue(file: string, line: number, column: number, rule: string, message
   return { severity: "error", file, line, column, rule, message };
 }
 
-type ParsedYaml = { ok: true; doc: Document; lineCounter: LineCounter } | { ok: false; errors: ConfigIssue[] };
-
-function parseFleetYaml(text: string): ParsedYaml {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
-  if (doc.errors.length > 0) {
-    // Past the first real syntax error the parser is guessing: every later complaint is an echo of it (one
-    // unquoted "{" yields one per token to the end of the file), so reporting stops there, like a compiler's.
-    // Duplicate keys before it are independent mistakes and are all reported.
-    const stop = doc.errors.findIndex((e) => e.code !== "DUPLICATE_KEY");
-    const reported = stop === -1 ? doc.errors : doc.errors.slice(0, stop + 1);
-    return {
-      ok: false,
-      errors: reported.map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        return issue(FLEET_FILE, pos.line, pos.col, "yaml-syntax", yamlMessage(e));
-      }),
-    };
-  }
-  const tags = doc.warnings.filter((w) => w.code === "TAG_RESOLVE_FAILED");
-  if (tags.length > 0) {
-    return {
-      ok: false,
-      errors: tags.map((w) => {
-        const pos = lineCounter.linePos(w.pos[0]);
-        const tag = /tag: (\S+)/.exec(w.message)?.[1] ?? "this tag";
-        return issue(FLEET_FILE, pos.line, pos.col, "yaml-tag",
-          `${tag} is not a tag fleet.yaml understands: remove it (plain values, lists and mappings need no tag)`);
-      }),
-    };
-  }
-  if (!isMap(doc.contents)) {
-    return { ok: false, errors: [issue(FLEET_FILE, 1, 1, "schema", "fleet.yaml must be a mapping with version and services")] };
-  }
-  return { ok: true, doc, lineCounter };
+/** Where a node and a mapping's key start: from the positional parse, or from the fast reader's places. */
+export interface Locator {
+  /** The start of the node at `path`, or undefined when there is none. */
+  node(path: YamlPath): Place | undefined;
+  /** The start of the key named `key` (compared as text) in the mapping at `path`. */
+  key(path: YamlPath, key: string): Place | undefined;
 }
 
-/** What the parser met where it expected something else, and the usual cause: a value with YAML's own characters. */
-function unexpectedToken(parserMessage: string): string {
-  const tokens: Record<string, string> = {
-    "flow-map-start": "{", "flow-map-end": "}", "flow-seq-start": "[", "flow-seq-end": "]", "comma": ",", "map-value-ind": ":",
-  };
-  const kind = /Unexpected ([a-z-]+)/.exec(parserMessage)?.[1];
-  const what = kind && tokens[kind] ? `"${tokens[kind]}"` : "a value";
-  return `unexpected ${what} here: a value containing { } [ ] , : or # must be quoted ("…")`;
-}
-
-/** The YAML parser's complaint in the project's words, by its stable error code. */
-function yamlMessage(error: YAMLError): string {
-  const own: Record<string, string> = {
-    DUPLICATE_KEY: "this key appears twice in the same mapping: keys must be unique",
-    TAB_AS_INDENT: "tabs are not allowed for indentation: indent with spaces",
-    BAD_INDENT: "the indentation does not line up with the entries around it (or a bracket is not closed)",
-    MULTIPLE_DOCS: "fleet.yaml holds more than one document (a second ---): keep one",
-    BLOCK_AS_IMPLICIT_KEY: "a key cannot hold a nested block on the same line: put the nested entries on their own, indented lines",
-    MULTILINE_IMPLICIT_KEY: "a key must fit on one line (or a value is indented wrongly)",
-    MISSING_CHAR: "a character is missing here (an unclosed quote or bracket, or a key without its colon)",
-    BAD_DQ_ESCAPE: "this escape sequence in a double-quoted value is not valid YAML",
-    UNEXPECTED_TOKEN: unexpectedToken(error.message),
-    BLOCK_IN_FLOW: "a block (one entry per line) cannot sit inside [ ] or { }",
-    KEY_OVER_1024_CHARS: "a key may be at most 1024 characters long",
-    MULTIPLE_ANCHORS: "a value may carry only one &anchor",
-    MULTIPLE_TAGS: "a value may carry only one tag",
-    BAD_ALIAS: "this *alias is not valid here",
-    BAD_SCALAR_START: "a plain value cannot start with this character: quote it",
-  };
-  return own[error.code] ?? `not valid YAML (${error.code.toLowerCase().replace(/_/g, " ")})`;
-}
-
-type PlainData = { ok: true; value: unknown } | { ok: false; errors: ConfigIssue[] };
-
-/** YAML to plain data, with aliases limited so a few lines cannot expand into millions of nodes. */
-function toPlainData(doc: Document, lineCounter: LineCounter): PlainData {
-  try {
-    return { ok: true, value: doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION }) as unknown };
-  } catch (refused) {
-    if (!(refused instanceof ReferenceError)) throw refused;
-    // The first alias that names a missing anchor or expands too far is where the reader should look.
-    let at: { line: number; col: number } = { line: 1, col: 1 };
-    let unresolved: string | undefined;
-    visit(doc, {
-      Alias(_, alias) {
-        const target = alias.resolve(doc);
-        if (!target || /Excessive/.test(refused.message)) {
-          if (alias.range) at = lineCounter.linePos(alias.range[0]);
-          if (!target) unresolved = alias.source;
-          return visit.BREAK;
-        }
-        return undefined;
-      },
-    });
-    const message = unresolved !== undefined
-      ? `*${unresolved} names no &${unresolved} anchor set before it`
-      : `aliases here expand to more than ${MAX_ALIAS_EXPANSION} copies of a value: write the values out instead of nesting aliases`;
-    return { ok: false, errors: [issue(FLEET_FILE, at.line, at.col, "yaml-aliases", message)] };
-  }
-}
-
-/** How many nodes one alias may expand to (the yaml library's maxAliasCount). */
-export const MAX_ALIAS_EXPANSION = 100;
 
 /**
  * The line and column of the deepest part of `path` that exists in the document. A mapping entry is
  * located at its key, so an error about a block ("services.vpn") points at the line that names it.
  */
-function locate(doc: Document, lineCounter: LineCounter, path: YamlPath): { line: number; column: number } {
+export function locate(nodes: Locator, path: YamlPath): Place {
   for (let depth = path.length; depth >= 0; depth--) {
     const last = path[depth - 1];
     if (typeof last === "string") {
-      const key = locateKey(doc, lineCounter, path.slice(0, depth - 1), last);
+      const key = nodes.key(path.slice(0, depth - 1), last);
       if (key) return key;
     }
-    const node = doc.getIn(path.slice(0, depth), true) as YamlNode | undefined;
-    if (node && typeof node === "object" && node.range) {
-      const pos = lineCounter.linePos(node.range[0]);
-      return { line: pos.line, column: pos.col };
-    }
+    const node = nodes.node(path.slice(0, depth));
+    if (node) return node;
   }
   return { line: 1, column: 1 };
 }
 
-/** The position of a key within the mapping at `path`, for "unknown key" errors. */
-function locateKey(doc: Document, lineCounter: LineCounter, path: YamlPath, key: string) {
-  const map = path.length === 0 ? doc.contents : doc.getIn(path, true);
-  if (isMap(map)) {
-    // Keys are compared as text: a numeric key (services: { 123: … }) reaches the schema as "123".
-    const pair = map.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
-    if (pair && isScalar(pair.key) && pair.key.range) {
-      const pos = lineCounter.linePos(pair.key.range[0]);
-      return { line: pos.line, column: pos.col };
-    }
-  }
-  return undefined;
-}
-
-function fromZodIssue(
-  zodIssue: z.core.$ZodIssue,
-  doc: Document,
-  lineCounter: LineCounter,
-): ConfigIssue[] {
-  const where = (path: YamlPath) => locate(doc, lineCounter, path);
+function fromZodIssue(zodIssue: z.core.$ZodIssue, nodes: Locator): ConfigIssue[] {
+  const where = (path: YamlPath) => locate(nodes, path);
   const path = zodIssue.path.filter((part): part is string | number => typeof part !== "symbol");
   const at = path.length > 0 ? `${path.join(".")}: ` : "";
   if (zodIssue.code === "unrecognized_keys") {
     return zodIssue.keys.map((key) => {
-      const pos = locateKey(doc, lineCounter, path, key) ?? where(path);
+      const pos = nodes.key(path, key) ?? where(path);
       return issue(FLEET_FILE, pos.line, pos.column, "unknown-key", `${at}unknown key "${key}"`);
     });
   }
@@ -284,13 +219,10 @@ function fromZodIssue(
 }
 
 /** Reads every allowlist that a squid service names, once per file, reporting problems at their own lines. */
-async function loadAllowlists(
-  tree: ConfigTree,
-  raw: unknown,
-  where: (path: YamlPath) => { line: number; column: number },
-): Promise<{ entries: Map<string, string[]>; issues: ConfigIssue[] }> {
+async function loadAllowlists(tree: ConfigTree, raw: unknown): Promise<{ entries: Map<string, string[]>; issues: Array<ConfigIssue | Finding> }> {
   const entries = new Map<string, string[]>();
-  const issues: ConfigIssue[] = [];
+  // In file order; a problem with the reference itself is a finding on fleet.yaml, located by the caller.
+  const issues: Array<ConfigIssue | Finding> = [];
   const services = (raw as { services?: unknown })?.services;
   if (!services || typeof services !== "object") return { entries, issues };
   for (const [name, service] of Object.entries(services as Record<string, unknown>)) {
@@ -301,14 +233,13 @@ async function loadAllowlists(
       text = await tree.read(path);
     } catch (refused) {
       if (!(refused instanceof RefusedFile)) throw refused;
-      const at = where(["services", name, "allowlist"]);
-      issues.push(issue(FLEET_FILE, at.line, at.column, refused.rule, `services.${name}.allowlist: ${refused.message}`));
+      issues.push({ severity: "error", path: ["services", name, "allowlist"], rule: refused.rule, message: `services.${name}.allowlist: ${refused.message}` });
       entries.set(path, []);
       continue;
     }
     if (text === undefined) {
-      const at = where(["services", name, "allowlist"]);
-      issues.push(issue(FLEET_FILE, at.line, at.column, "missing-file", `services.${name}.allowlist: ${path} does not exist in the repository`));
+      issues.push({ severity: "error", path: ["services", name, "allowlist"], rule: "missing-file",
+        message: `services.${name}.allowlist: ${path} does not exist in the repository` });
       entries.set(path, []);
       continue;
     }

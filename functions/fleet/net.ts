@@ -16,6 +16,35 @@ const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** RFC 1123 host name: dot-separated labels, 253 chars at most, the last label not all digits. */
 export function isDnsName(value: string): boolean {
+  // One pass over the characters: allowlists of 100k names and every hostname in a config come through here.
+  const end = value.endsWith(".") ? value.length - 1 : value.length;
+  if (end === 0 || end > 253) return false;
+  let labelStart = 0;
+  let allDigits = true;
+  for (let i = 0; i < end; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x2e) {
+      if (!isLabel(value, labelStart, i)) return false;
+      labelStart = i + 1;
+      allDigits = true;
+    } else if (c >= 0x30 && c <= 0x39) {
+      // a digit
+    } else if ((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x2d) {
+      allDigits = false;
+    } else {
+      // Lowercasing can turn a non-ASCII letter into an ASCII one (the Kelvin sign into "k"): the label rules decide.
+      return c >= 0x80 && isDnsNameByLabels(value);
+    }
+  }
+  return isLabel(value, labelStart, end) && !allDigits;
+}
+
+/** 1 to 63 characters (already known to be letters, digits and hyphens), no hyphen at either end. */
+function isLabel(value: string, start: number, end: number): boolean {
+  return end > start && end - start <= 63 && value.charCodeAt(start) !== 0x2d && value.charCodeAt(end - 1) !== 0x2d;
+}
+
+function isDnsNameByLabels(value: string): boolean {
   const name = value.endsWith(".") ? value.slice(0, -1) : value;
   if (name.length === 0 || name.length > 253) return false;
   const labels = name.toLowerCase().split(".");
@@ -107,6 +136,15 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
 /** An IPv4 or IPv6 address without a zone id: no daemon we render for takes "fe80::1%eth0". */
 export function isIpAddress(value: string): boolean {
   return !value.includes("%") && (isIPv4(value) || isIPv6(value));
+}
+
+/**
+ * An IPv6 address in its RFC 5952 text (lowercase, longest zero run as "::"), anything else unchanged. NGINX parses
+ * addresses itself and refuses some valid forms ("0:0:0:0:0:0:0::" is "::"); the URL serializer compresses by RFC 5952.
+ */
+export function canonicalAddress(address: string): string {
+  if (!isIpAddress(address) || !address.includes(":")) return address;
+  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
 }
 
 /** Node's isIPv6 accepts a zone id ("fe80::1%eth0"); the schema names it in its own message. */

@@ -35,3 +35,11 @@ export const InstanceStateChange = EventBridgeSchema.extend({
 
 export const HealEvent = z.discriminatedUnion("detail-type", [LaunchLifecycleAction, InstanceStateChange]);
 export type HealEvent = z.infer<typeof HealEvent>;
+
+/**
+ * The service a site's Auto Scaling group is named after: the stacks name it `proxy-fleet-<stage>_<service>`
+ * (stacks/settings.ts, stageName). Only a hint, to look the service's ENIs up early; the instance's tag decides.
+ */
+export function serviceOfGroup(groupName: string): string | undefined {
+  return /^proxy-fleet-[a-z][a-z0-9-]*_(.+)$/.exec(groupName)?.[1];
+}

@@ -1,6 +1,6 @@
 // What a renderer needs besides the model: where the files will live and what DNS resolved to.
 // Renderers are pure: the same model and context give byte-identical files.
-import { parseCidr } from "../fleet/net.ts";
+import { canonicalAddress, parseCidr } from "../fleet/net.ts";
 
 /** Hostname → its current addresses, as the DNS loop last accepted them. */
 export type ResolvedTargets = Readonly<Record<string, readonly string[]>>;
@@ -59,7 +59,7 @@ export const HEADER = (service: string, kind: string) =>
 
 /** `host:port`, bracketing IPv6 addresses. */
 export function hostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  return host.includes(":") ? `[${canonicalAddress(host)}]:${port}` : `${host}:${port}`;
 }
 
 export function sortedUnique(values: Iterable<string>): string[] {

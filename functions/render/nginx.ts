@@ -2,6 +2,7 @@
 // behind PROXY protocol v2 from the NLB, so allow/deny sees the real client address.
 import { durationMs, formatDuration } from "../fleet/duration.ts";
 import type { ServiceModelOf } from "../fleet/load.ts";
+import { canonicalAddress } from "../fleet/net.ts";
 import { HEADER, hostPort, logPath, type RenderContext } from "./context.ts";
 
 type Nginx = ServiceModelOf<"nginx">;
@@ -51,7 +52,7 @@ function listen(ctx: RenderContext, port: number, service: Nginx): string {
 }
 
 function resolver(service: Nginx): string[] {
-  const addresses = service.resolver.addresses.map((a) => (a.includes(":") ? `[${a}]` : a)).join(" ");
+  const addresses = service.resolver.addresses.map((a) => (a.includes(":") ? `[${canonicalAddress(a)}]` : a)).join(" ");
   return [
     `resolver ${addresses} valid=${time(service.resolver.valid)} ipv6=${service.resolver.ipv6 ? "on" : "off"};`,
     `resolver_timeout ${time(service.resolver.timeout)};`,

@@ -5,12 +5,14 @@ import { formatIssue, type ConfigIssue } from "../fleet/issues.ts";
 import { loadFleet } from "../fleet/load.ts";
 import { recordingTree } from "../fleet/tree.ts";
 import { renderFleet, type Bundle } from "../render/bundle.ts";
+import { mapLimit } from "../plan/concurrency.ts";
 import { boundedComment, clip, fitEventDetail, ITEM_LIMIT, lineCount } from "./limits.ts";
 import { planRollout, relevantPaths, type ServiceAction } from "./plan.ts";
-import type { AcceptedSnapshot, PinnedService } from "../dns/ports.ts";
-import type {
-  AcceptedStore, BundleStore, CommentLocation, Deployer, EcsTarget, Publisher, Repository, RolloutState, RolloutStateStore,
-} from "./ports.ts";
+import type { PinnedService } from "../dns/ports.ts";
+import type { AcceptedStore, BundleStore, Deployer, EcsTarget, Publisher, Repository, RolloutState, RolloutStateStore } from "./ports.ts";
+import { commentSafely, early, runningConfig, settleAll, stateKey } from "./shared-steps.ts";
+
+export { commentSafely, runningConfig, stateKey };
 
 export interface RolloutPorts {
   readonly repository: Repository;
@@ -43,13 +45,19 @@ export type RolloutOutcome =
 
 /** Located comments per rejected commit, beyond the summary; the summary lists every error that fits. */
 const MAX_LOCATED_COMMENTS = 20;
-
-export const stateKey = (ports: Pick<RolloutPorts, "repository" | "branch">) => `${ports.repository.name}#${ports.branch}`;
+/**
+ * Services rolled out side by side. ECS throttles its API per account and Region (token buckets per action,
+ * https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html); the SDK's adaptive retries
+ * absorb a burst this small.
+ */
+export const DEPLOY_CONCURRENCY = 5;
+/** Located comments posted at once (CodeCommit throttles per account too; the summary always goes first). */
+const COMMENT_CONCURRENCY = 4;
 
 export async function reconcileRollout(ports: RolloutPorts, options: { dryRun?: boolean } = {}): Promise<RolloutOutcome> {
   const repo = ports.repository;
-  const head = await repo.branchHead(ports.branch);
-  const { value: state, version } = await ports.state.load(stateKey(ports));
+  // The head and the state are independent reads (the state's key does not depend on the head): side by side.
+  const [head, { value: state, version }] = await Promise.all([repo.branchHead(ports.branch), ports.state.load(stateKey(ports))]);
   if (state.lastProcessedCommit === head) return { kind: "up-to-date", commit: head };
 
   const save = async (next: RolloutState) => {
@@ -69,17 +77,21 @@ export async function reconcileRollout(ports: RolloutPorts, options: { dryRun?: 
   }
 
   const tree = recordingTree(repo.treeAt(head));
+  // The parent only addresses the comments: read while the config loads.
+  const parentOf = early(repo.parentOf(head));
   const loaded = await loadFleet(tree);
-  const parent = await repo.parentOf(head);
+  const parent = await parentOf();
   const commentFailures: string[] = [];
   if (!loaded.ok) {
     if (!options.dryRun) {
       // Comments are best effort (a refused comment is reported, never fatal); the event and the saved
       // state are what must happen, so a retry after a failure here redoes everything idempotently.
-      await commentRejection(repo, parent, head, loaded.errors, tree.readFiles(), commentFailures);
-      await ports.events.publish("Config Rejected", fitEventDetail({
-        repository: repo.name, branch: ports.branch, commit: head, errors: loaded.errors.map(formatIssue),
-      }, "errors"));
+      await settleAll([
+        commentRejection(repo, parent, head, loaded.errors, tree.readFiles(), commentFailures),
+        ports.events.publish("Config Rejected", fitEventDetail({
+          repository: repo.name, branch: ports.branch, commit: head, errors: loaded.errors.map(formatIssue),
+        }, "errors")),
+      ]);
     }
     await save({ ...state, lastProcessedCommit: head });
     return { kind: "rejected", commit: head, errors: loaded.errors, commentFailures };
@@ -89,14 +101,11 @@ export async function reconcileRollout(ports: RolloutPorts, options: { dryRun?: 
   const actions = planRollout(bundles, state, ports.targets);
   if (options.dryRun) return { kind: "accepted", commit: head, actions, deployments: [], commentFailures };
 
-  const deployments: Deployment[] = [];
-  const byService = new Map(bundles.map((b) => [b.service, b] as const));
-  for (const action of actions) {
-    if (action.action !== "deploy") continue;
-    deployments.push(await deploy(ports, byService.get(action.service)!, action.target, head));
-  }
+  // The pins of skipped services are read while the changed services roll out.
+  const pinnedRead = early(pinsForSkipped(actions, state, ports.accepted));
+  const deployments = await deployAll(ports, actions, new Map(bundles.map((b) => [b.service, b] as const)), head);
+  const pinned = await pinnedRead();
   const files = tree.readFiles();
-  const pinned = await pinsForSkipped(actions, state, ports.accepted);
   await ports.bundles.putAccepted({ commit: head, files, ...(Object.keys(pinned).length > 0 ? { pinned } : {}) });
 
   const services = { ...state.services };
@@ -112,29 +121,36 @@ export async function reconcileRollout(ports: RolloutPorts, options: { dryRun?: 
     acceptedFiles: Object.keys(files).sort(),
     services,
   });
-  await commentSafely(repo, commentFailures, parent, head, acceptedComment(head, actions, deployments));
-  await ports.events.publish("Config Accepted", fitEventDetail({
-    repository: repo.name, branch: ports.branch, commit: head,
-    deployments: deployments.map(({ service, hash, taskDefinition, deploymentId }) => ({ service, hash, taskDefinition, deploymentId })),
-  }, "deployments"));
+  // The comment and the event report the same saved outcome and do not depend on each other.
+  await settleAll([
+    commentSafely(repo, commentFailures, parent, head, acceptedComment(head, actions, deployments)),
+    ports.events.publish("Config Accepted", fitEventDetail({
+      repository: repo.name, branch: ports.branch, commit: head,
+      deployments: deployments.map(({ service, hash, taskDefinition, deploymentId }) => ({ service, hash, taskDefinition, deploymentId })),
+    }, "deployments")),
+  ]);
   return { kind: "accepted", commit: head, actions, deployments, commentFailures };
 }
 
 /**
- * Posts a comment; a refusal (size, path, permissions, throttling beyond the SDK's retries) is recorded in
- * `failures` for the log and the metrics, and never fails the run: the comment only reports, the state
- * and the event are what count.
+ * Every changed service rolled out, DEPLOY_CONCURRENCY at a time (each service has its own ECS service and
+ * task family: nothing is shared between them). A service that fails does not stop the others; after all
+ * have been tried the run fails, saving nothing, so the next run (a retry) reconciles again.
  */
-export async function commentSafely(
-  repo: Repository, failures: string[], before: string | undefined, after: string, content: string, location?: CommentLocation,
-): Promise<void> {
-  try {
-    await repo.comment(before, after, content, location);
-  } catch (error) {
-    const name = (error as { name?: string }).name ?? "Error";
-    const where = location ? ` on ${location.filePath}:${location.filePosition}` : "";
-    failures.push(`${name}${where}: ${clip((error as Error).message ?? String(error), ITEM_LIMIT)}`);
+async function deployAll(ports: RolloutPorts, actions: readonly ServiceAction[], byService: ReadonlyMap<string, Bundle>, head: string): Promise<Deployment[]> {
+  const changed = actions.filter((a): a is Extract<ServiceAction, { action: "deploy" }> => a.action === "deploy");
+  const results = await mapLimit(changed, DEPLOY_CONCURRENCY, (action) =>
+    deploy(ports, byService.get(action.service)!, action.target, head).then(
+      (deployment) => ({ deployment }),
+      (error: unknown) => ({ service: action.service, error }),
+    ));
+  const failures = results.filter((r): r is { service: string; error: unknown } => "error" in r);
+  if (failures.length === 1) throw failures[0]!.error;
+  if (failures.length > 1) {
+    const described = failures.map((f) => `${f.service}: ${(f.error as Error).message ?? String(f.error)}`).join("; ");
+    throw new AggregateError(failures.map((f) => f.error), `${failures.length} services were not rolled out: ${described}`);
   }
+  return results.map((r) => (r as { deployment: Deployment }).deployment);
 }
 
 /**
@@ -144,22 +160,18 @@ export async function commentSafely(
 async function pinsForSkipped(
   actions: readonly ServiceAction[], state: RolloutState, accepted: AcceptedStore | undefined,
 ): Promise<Record<string, PinnedService | null>> {
-  const pinned: Record<string, PinnedService | null> = {};
-  for (const action of actions) {
-    if (action.action !== "skip-failed") continue;
-    pinned[action.service] = await runningConfig(accepted, state.services[action.service]?.commit);
-  }
-  return pinned;
-}
-
-/** The accepted config at a commit, as a pin; null when it is not known. */
-export async function runningConfig(accepted: AcceptedStore | undefined, commit: string | undefined): Promise<PinnedService | null> {
-  if (!accepted || !commit) return null;
-  const snapshot: AcceptedSnapshot | undefined = await accepted.atCommit(commit);
-  return snapshot ? { commit, files: snapshot.files } : null;
+  // One read per commit, all at once: services skipped together usually run the same older commit.
+  const reads = new Map<string | undefined, Promise<PinnedService | null>>();
+  const skipped = actions.filter((a) => a.action === "skip-failed").map((a) => {
+    const commit = state.services[a.service]?.commit;
+    if (!reads.has(commit)) reads.set(commit, runningConfig(accepted, commit));
+    return [a.service, reads.get(commit)!] as const;
+  });
+  return Object.fromEntries(await Promise.all(skipped.map(async ([service, pin]) => [service, await pin] as const)));
 }
 
 async function deploy(ports: RolloutPorts, bundle: Bundle, target: EcsTarget, commit: string): Promise<Deployment> {
+  // In this order: a revision only ever pins a bundle already in the bucket.
   const bundleKey = await ports.bundles.putBundle(bundle);
   const taskDefinition = await ports.deployer.registerRevision(target, { key: bundleKey, hash: bundle.hash, commit });
   const deploymentId = await ports.deployer.updateService(target, taskDefinition);
@@ -185,9 +197,8 @@ async function commentRejection(
     const content = filesInCommit[e.file];
     return content !== undefined && e.line >= 1 && e.line <= lineCount(content);
   });
-  for (const e of locatable.slice(0, MAX_LOCATED_COMMENTS)) {
-    await commentSafely(repo, failures, parent, head, clip(`proxy-fleet: **${e.rule}**: ${e.message}`, ITEM_LIMIT), { filePath: e.file, filePosition: e.line });
-  }
+  await mapLimit(locatable.slice(0, MAX_LOCATED_COMMENTS), COMMENT_CONCURRENCY, (e) =>
+    commentSafely(repo, failures, parent, head, clip(`proxy-fleet: **${e.rule}**: ${e.message}`, ITEM_LIMIT), { filePath: e.file, filePosition: e.line }));
 }
 
 function acceptedComment(head: string, actions: readonly ServiceAction[], deployments: readonly Deployment[]): string {

@@ -4,7 +4,7 @@
 import { clip, ITEM_LIMIT, rememberFailure } from "./limits.ts";
 import { isDeepStrictEqual } from "node:util";
 import type { AcceptedStore, Publisher, Repository, RolloutStateStore } from "./ports.ts";
-import { commentSafely, runningConfig, stateKey } from "./run.ts";
+import { commentSafely, runningConfig, stateKey } from "./shared-steps.ts";
 
 export interface WatchPorts {
   readonly repository: Repository;

@@ -47,6 +47,7 @@ describe("fleet plan --loop dns-sync --repo", () => {
     expect(io.stdout).toMatch(/db\.corp\.test\/A\s+resolver\s+answer 10\.9\.0\.1 203\.0\.113\.5\s+\+10\.9\.0\.1 \+203\.0\.113\.5/);
     expect(io.stdout).toContain("  router sha256:");
     expect(io.stdout).toContain("    register    10.9.0.1:5432\n    register    10.9.0.2:5432\n");
+    expect(io.stdout).toMatch(/ {2}db \(arn:[^)]+\) {2}\[desired targets changed\]\n/);
     expect(io.stdout).toContain("    skip        203.0.113.5: db.corp.test resolved to a public address; NLB IP targets must be private");
   });
 });

@@ -24,7 +24,7 @@ describe("tracker", () => {
   it("counts misses closer together than the interval once (concurrent runs)", () => {
     let step = track(undefined, answer("a", "b"), policy, 0);
     for (const t of [40_000, 40_001, 40_002, 50_000]) step = track(step.state, answer("a"), policy, t);
-    expect(step.state.addresses.b).toEqual({ missed: 1, lastMissAt: 40_000 });
+    expect(step.state.misses?.b).toEqual({ missed: 1, lastMissAt: 40_000 });
   });
 
   it("keeps the addresses on a failure, asks again at the floor, and records only when the failing began", () => {
@@ -32,7 +32,7 @@ describe("tracker", () => {
     const first = track(undefined, answer("a"), policy, 0);
     const failed = track(first.state, timeout, policy, 99_000);
     expect(failed).toMatchObject({
-      state: { addresses: first.state.addresses, failingSince: 99_000 }, changed: true, keptLastKnownGood: true, targets: ["a"], failingForMs: 0, nextLookupInMs: 30_000,
+      state: { addressList: first.state.addressList, failingSince: 99_000 }, changed: true, keptLastKnownGood: true, targets: ["a"], failingForMs: 0, nextLookupInMs: 30_000,
     });
     // Later failures of the same streak change nothing (no write) but say how long it has lasted.
     const again = track(failed.state, timeout, policy, 99_000 + NAME_FAILING_LONG_MS);

@@ -3,7 +3,9 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Context } from "aws-lambda";
-import { CompleteLifecycleActionCommand, DescribeAutoScalingInstancesCommand, RecordLifecycleActionHeartbeatCommand } from "@aws-sdk/client-auto-scaling";
+import {
+  CompleteLifecycleActionCommand, DescribeAutoScalingInstancesCommand, RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
+} from "@aws-sdk/client-auto-scaling";
 import {
   AssociateAddressCommand, AttachNetworkInterfaceCommand, DescribeNetworkInterfacesCommand, DetachNetworkInterfaceCommand,
   ModifyNetworkInterfaceAttributeCommand,
@@ -18,7 +20,7 @@ const EVENTS = resolve(import.meta.dirname, "../../events");
 const NEW = "i-0b1c2d3e4f5a6b7c8";
 const OLD = "i-0a0a0a0a0a0a0a0a0";
 const ENI = "eni-0123456789abcdef0";
-const HOOK = { AutoScalingGroupName: "proxy-fleet-datacenter-vpn", LifecycleHookName: "attach-persistent-eni", LifecycleActionToken: "87654321-4321-4321-4321-210987654321", InstanceId: NEW };
+const HOOK = { AutoScalingGroupName: "proxy-fleet-test_datacenter-vpn", LifecycleHookName: "attach-persistent-eni", LifecycleActionToken: "87654321-4321-4321-4321-210987654321", InstanceId: NEW };
 type Handler = (event: unknown, context: Context) => Promise<Record<string, unknown>>;
 
 let ec2: FakeEc2;
@@ -61,10 +63,7 @@ describe("launch lifecycle action", () => {
   it("clean launch: attaches the AZ's ENI at device 1, associates the EIP, disables the source/dest check, continues", async () => {
     expect(await handler(await launch(), context)).toMatchObject({ kind: "continued", attempts: 1 });
     expect(ec2.ec2).toHaveReceivedCommandWith(DescribeNetworkInterfacesCommand, {
-      Filters: [
-        { Name: "tag:proxy-fleet:service", Values: ["datacenter-vpn"] }, { Name: "tag:proxy-fleet:stage", Values: ["test"] },
-        { Name: "availability-zone", Values: ["us-east-1a"] },
-      ],
+      Filters: [{ Name: "tag:proxy-fleet:service", Values: ["datacenter-vpn"] }, { Name: "tag:proxy-fleet:stage", Values: ["test"] }],
     });
     expect(ec2.ec2).toHaveReceivedCommandWith(AttachNetworkInterfaceCommand, { NetworkInterfaceId: ENI, InstanceId: NEW, DeviceIndex: 1 });
     expect(ec2.ec2).toHaveReceivedCommandWith(AssociateAddressCommand, { AllocationId: "eipalloc-0a1b2c3d4e5f60718", NetworkInterfaceId: ENI, AllowReassociation: true });
@@ -212,10 +211,7 @@ describe("stage isolation", () => {
     ec2.addresses.set("eipalloc-0prod", { service: "datacenter-vpn", stage: "prod", eniId: "eni-0prod000000000000" });
     expect(await handler(await launch(), context)).toMatchObject({ kind: "continued" });
     expect(ec2.ec2).toHaveReceivedCommandWith(DescribeNetworkInterfacesCommand, {
-      Filters: [
-        { Name: "tag:proxy-fleet:service", Values: ["datacenter-vpn"] }, { Name: "tag:proxy-fleet:stage", Values: ["test"] },
-        { Name: "availability-zone", Values: ["us-east-1a"] },
-      ],
+      Filters: [{ Name: "tag:proxy-fleet:service", Values: ["datacenter-vpn"] }, { Name: "tag:proxy-fleet:stage", Values: ["test"] }],
     });
     expect(ec2.enis.get("eni-0prod000000000000")!.attachment?.instanceId).toBe(OLD);
     expect(ec2.addresses.get("eipalloc-0prod")!.eniId).toBe("eni-0prod000000000000");
@@ -331,5 +327,111 @@ describe("warm pool", () => {
     delete event.detail.Destination;
     expect(await handler(event, context)).toMatchObject({ kind: "continued" });
     expect(ec2.ec2).toHaveReceivedCommandWith(AttachNetworkInterfaceCommand, { NetworkInterfaceId: ENI, InstanceId: NEW, DeviceIndex: 1 });
+  });
+});
+
+/** Every EC2, Auto Scaling and DynamoDB call of the run in the order it was sent (sinon numbers calls across mocks). */
+const sequence = () => [ec2.ec2, ec2.asg, aws.dynamo]
+  .flatMap((mock) => mock.calls().map((call) => ({ id: (call as unknown as { callId: number }).callId, name: (call.args[0] as object).constructor.name.replace(/Command$/, "") })))
+  .sort((a, b) => a.id - b.id).map((c) => c.name);
+
+// The clean path in five rounds of calls sent together (functions/heal/heal.ts). Reads that need only the event
+// go out together; the ENI's attributes (EIP association, source/dest check) follow it across detach and attach
+// (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-eni.html), so they are set alongside the attach, or
+// alongside the detach while the ENI is still on the dead instance; only the attach waits for `available`
+// (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/network-interface-attachments.html).
+describe("round trips", () => {
+  beforeEach(() => {
+    ec2.latencyMs = 10; // calls sent together overlap, so the fake sees them in one round
+  });
+
+  it("clean launch: 5 sequential rounds to CompleteLifecycleAction — 4 of EC2 / Auto Scaling and the lease", async () => {
+    expect(await handler(await launch(), context)).toMatchObject({ kind: "continued", attempts: 1 });
+    expect(ec2.rounds()).toEqual([
+      ["DescribeAddresses", "DescribeAutoScalingInstances", "DescribeInstances", "DescribeNetworkInterfaces"],
+      ["DescribeAddresses", "DescribeAutoScalingInstances", "DescribeNetworkInterfaces"],
+      ["AssociateAddress", "AttachNetworkInterface", "ModifyNetworkInterfaceAttribute"],
+      ["CompleteLifecycleAction"],
+    ]);
+    // The lease's acquire is the one round between the first look and the look under the lease; its release follows the hook.
+    const order = sequence();
+    expect(order.slice(4, 5)).toEqual(["Put"]);
+    expect(order.at(-1)).toBe("Delete");
+    expect(ec2.roundOf("CompleteLifecycleAction") + order.slice(0, order.indexOf("CompleteLifecycleAction")).filter((n) => n === "Put").length).toBe(5);
+  });
+
+  it("ENI on the dead instance: detach, EIP and source/dest check together; fast polls; then attach", async () => {
+    ec2.addEni(ENI, "datacenter-vpn", "us-east-1a", OLD);
+    expect(await handler(await launch(), context)).toMatchObject({ kind: "continued", attempts: 1 });
+    const rounds = ec2.rounds();
+    expect(rounds[2]).toEqual(["AssociateAddress", "DetachNetworkInterface", "ModifyNetworkInterfaceAttribute"]);
+    // The fake's ENI reads "in-use" for two describes after the detach: three polls, then the attach.
+    expect(rounds.slice(3, 6)).toEqual([["DescribeNetworkInterfaces"], ["DescribeNetworkInterfaces"], ["DescribeNetworkInterfaces"]]);
+    expect(ec2.ec2).toHaveReceivedCommandWith(DescribeNetworkInterfacesCommand, { NetworkInterfaceIds: [ENI] });
+    expect(rounds.slice(6)).toEqual([["AttachNetworkInterface"], ["CompleteLifecycleAction"]]);
+    expect(ec2.enis.get(ENI)!.attachment?.instanceId).toBe(NEW);
+    expect(ec2.addresses.get("eipalloc-0a1b2c3d4e5f60718")!.eniId).toBe(ENI);
+  }, 30_000);
+
+  it("a group named otherwise than its instance's service: the instance's tag decides, one more round", async () => {
+    const event = await launch();
+    event.detail.AutoScalingGroupName = "proxy-fleet-test_other-site";
+    expect(await handler(event, context)).toMatchObject({ kind: "continued" });
+    expect(ec2.rounds()[1]).toEqual(["DescribeAddresses", "DescribeAutoScalingInstances", "DescribeNetworkInterfaces"]);
+    expect(ec2.roundOf("CompleteLifecycleAction")).toBe(5);
+    expect(ec2.ec2).toHaveReceivedCommandWith(DescribeNetworkInterfacesCommand, {
+      Filters: [{ Name: "tag:proxy-fleet:service", Values: ["datacenter-vpn"] }, { Name: "tag:proxy-fleet:stage", Values: ["test"] }],
+    });
+    expect(ec2.enis.get(ENI)!.attachment?.instanceId).toBe(NEW);
+  });
+});
+
+// A serving instance that stops or shuts down is replaced at once: SetInstanceHealth Unhealthy, not respecting the
+// grace period (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetInstanceHealth.html), instead of
+// waiting for Auto Scaling's next health check. EC2 sends a state-change event for each of these states
+// (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-instance-state-changes.html).
+describe("fast detection: an instance stopping or shutting down", () => {
+  const stopping = async () => JSON.parse(await readFile(`${EVENTS}/ec2-instance-state-change-stopping.json`, "utf8"));
+
+  it("the sample says what EC2 sends: the instance id and the state it is entering", async () => {
+    expect((await stopping()).detail).toEqual({ "instance-id": OLD, state: "stopping" });
+  });
+
+  it("a serving instance stopping: marked unhealthy (grace period ignored) and its ENI detached, in one round after one look", async () => {
+    ec2.latencyMs = 10;
+    ec2.instances.set(OLD, { az: "us-east-1a", service: "datacenter-vpn", lifecycle: "InService" });
+    ec2.addEni(ENI, "datacenter-vpn", "us-east-1a", OLD);
+    expect(await handler(await stopping(), context)).toEqual({ kind: "detached", eniId: ENI, replacing: true });
+    expect(ec2.asg).toHaveReceivedCommandWith(SetInstanceHealthCommand, { InstanceId: OLD, HealthStatus: "Unhealthy", ShouldRespectGracePeriod: false });
+    expect(ec2.ec2).toHaveReceivedCommandWith(DetachNetworkInterfaceCommand, { AttachmentId: `eni-attach-old-${ENI}`, Force: true });
+    expect(ec2.rounds()).toEqual([
+      ["DescribeAutoScalingInstances", "DescribeInstances", "DescribeNetworkInterfaces"],
+      ["DetachNetworkInterface", "SetInstanceHealth"],
+    ]);
+  });
+
+  it("shutting down while in service: marked unhealthy too", async () => {
+    ec2.instances.set(OLD, { az: "us-east-1a", service: "datacenter-vpn", lifecycle: "InService" });
+    const event = await stopping();
+    event.detail.state = "shutting-down";
+    expect(await handler(event, context)).toEqual({ kind: "nothing-attached", replacing: true });
+    expect(ec2.healthMarks).toEqual([{ instanceId: OLD, status: "Unhealthy", respectGrace: false }]);
+  });
+
+  it("never marks an instance Auto Scaling is already taking out, one stopping into the warm pool, or one already terminated", async () => {
+    for (const [lifecycle, state] of [["Terminating", "shutting-down"], ["Warmed:Pending", "stopping"], ["InService", "terminated"]] as const) {
+      ec2.instances.set(OLD, { az: "us-east-1a", service: "datacenter-vpn", lifecycle });
+      const event = await stopping();
+      event.detail.state = state;
+      expect(await handler(event, context), `${lifecycle} ${state}`).toEqual({ kind: "nothing-attached" });
+    }
+    expect(ec2.asg).not.toHaveReceivedCommand(SetInstanceHealthCommand);
+    expect(writes()).toBe(0);
+  });
+
+  it("an instance of another stage stopping is not ours: nothing marked, nothing detached", async () => {
+    ec2.instances.set(OLD, { az: "us-east-1a", service: "datacenter-vpn", stage: "prod", lifecycle: "InService" });
+    expect(await handler(await stopping(), context)).toMatchObject({ kind: "not-ours" });
+    expect(writes()).toBe(0);
   });
 });

@@ -22,17 +22,20 @@ function slowestWorld() {
     ec2: {
       describeInstance: () => call({ id: "i-0new", availabilityZone: "us-east-1a", service: "vpn" }),
       // Always attached elsewhere, EIP elsewhere, source/dest check on: every attempt plans every action.
-      findEni: () => call({ id: "eni-1", availabilityZone: "us-east-1a", sourceDestCheck: true, attachment: { id: "a-1", instanceId: "i-0old", deviceIndex: 1 } }),
+      findEnis: () => call([{ id: "eni-1", availabilityZone: "us-east-1a", sourceDestCheck: true, attachment: { id: "a-1", instanceId: "i-0old", deviceIndex: 1 } }]),
       findEniOf: () => call(undefined),
       findElasticIp: () => call({ allocationId: "eipalloc-1", networkInterfaceId: "eni-other" }),
       detachEni: () => call(undefined),
-      waitUntilAvailable: async (_, maxWaitSeconds) => { clock += maxWaitSeconds * 1000; await call(undefined); },
-      attachEni: () => call(undefined),
-      associateElasticIp: () => call(undefined),
+      // The whole wait, then its last poll.
+      waitUntilAvailable: async (_: string, maxWaitSeconds: number) => { clock += maxWaitSeconds * 1000; await call(undefined); },
       // The last action fails every time, so every attempt runs all the others first.
-      disableSourceDestCheck: async () => { await call(undefined); throw new Error("RequestLimitExceeded"); },
+      attachEni: async () => { await call(undefined); throw new Error("RequestLimitExceeded"); },
+      associateElasticIp: () => call(undefined),
+      disableSourceDestCheck: () => call(undefined),
     },
-    autoScaling: { lifecycleState: () => call("Pending:Wait"), heartbeat: () => call(undefined), complete: () => call(undefined) },
+    autoScaling: {
+      lifecycleState: () => call("Pending:Wait"), heartbeat: () => call(undefined), complete: () => call(undefined), markUnhealthy: () => call(undefined),
+    },
     leases: { acquire: () => call(true), release: () => call(undefined) },
     sleep: async (ms) => { clock += ms; },
     now: () => clock,
@@ -43,14 +46,22 @@ function slowestWorld() {
 describe("instance heal timing", () => {
   it("a run that hits every limit takes exactly the computed worst case, and abandons the launch", async () => {
     const world = slowestWorld();
+    // No service from the group's name: the second look (a round of its own) is part of the worst case.
     const outcome = await healLaunch(HOOK, 0, world.ports, DEFAULT_POLICY);
     expect(outcome).toMatchObject({ kind: "abandoned", attempts: DEFAULT_POLICY.maxAttempts });
     expect(world.elapsed()).toBe(healWorstCaseMs(DEFAULT_POLICY));
   });
 
+  it("the group's name saves the second look: one call's worst case less", async () => {
+    const world = slowestWorld();
+    await healLaunch(HOOK, 0, world.ports, DEFAULT_POLICY, "vpn");
+    expect(world.elapsed()).toBe(healWorstCaseMs(DEFAULT_POLICY) - CALL_WORST_CASE_MS);
+  });
+
   it("more attempts or a longer backoff raise the computed worst case by exactly what they add", () => {
     const more = { ...DEFAULT_POLICY, maxAttempts: DEFAULT_POLICY.maxAttempts + 1 };
-    const added = 7 * CALL_WORST_CASE_MS + DEFAULT_POLICY.detachWaitSeconds * 1000 + DEFAULT_POLICY.backoffMs * 2 ** (DEFAULT_POLICY.maxAttempts - 1);
+    // An attempt: detach | associate | modify, the wait and its last poll, attach; between two: heartbeat, look.
+    const added = 5 * CALL_WORST_CASE_MS + DEFAULT_POLICY.detachWaitSeconds * 1000 + DEFAULT_POLICY.backoffMs * 2 ** (DEFAULT_POLICY.maxAttempts - 1);
     expect(healWorstCaseMs(more) - healWorstCaseMs(DEFAULT_POLICY)).toBe(added);
   });
 
@@ -70,10 +81,10 @@ describe("instance heal timing", () => {
   });
 });
 
-describe("README", () => {
-  it("states the heal timeout and the hook's heartbeat timeout the code computes", async () => {
+describe("README.md and docs/heal.md", () => {
+  it.each(["../../README.md", "../../docs/heal.md"])("%s states the heal timeout and the hook's heartbeat timeout the code computes", async (path) => {
     const { readFile } = await import("node:fs/promises");
-    const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
-    expect(readme).toContain(`The heal Lambda's timeout (${HEAL_TIMEOUT_SECONDS} s) and the launch hook's heartbeat timeout (${LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS} s)`);
+    const doc = (await readFile(new URL(path, import.meta.url), "utf8")).replace(/\s+/g, " ");
+    expect(doc).toContain(`The heal Lambda's timeout (${HEAL_TIMEOUT_SECONDS} s) and the launch hook's heartbeat timeout (${LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS} s)`);
   });
 });

@@ -122,6 +122,19 @@ describe("nginx", () => {
     expect(conf).toContain("resolver 169.254.169.253 valid=30s ipv6=off;");
     expect(conf).toContain("default www-0c1d2e3f.7d67968.vpc-lattice-svcs.us-east-1.on.aws:80;");
   });
+
+  it("writes IPv6 addresses in their RFC 5952 form, which NGINX's own parser takes (it refuses \"0:0:0:0:0:0:0::\")", async () => {
+    const example = service(await loadExample(), "lattice-ingress", "nginx");
+    const nginx = {
+      ...example,
+      resolver: { ...example.resolver, addresses: ["0:0:0:0:0:0:0::", "2001:DB8:0:0:1:0:0:1"] },
+      tls: example.tls.map((l) => ({ ...l, routes: l.routes.map((r) => ({ ...r, upstream: { ...r.upstream, host: "::0:0:0:0:0" } })) })),
+    };
+    const conf = renderNginx(nginx, contextWith({ runDir: "/r" }))["nginx.conf"]!;
+    expect(conf).toContain("resolver [::] [2001:db8::1:0:0:1] valid=30s ipv6=off;");
+    expect(conf).toContain("[::]:443;");
+    expect(conf).not.toContain("0:0:0:0");
+  });
 });
 
 describe("squid", () => {

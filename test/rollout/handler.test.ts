@@ -5,9 +5,10 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Context } from "aws-lambda";
 import { CommentContentSizeLimitExceededException, PostCommentForComparedCommitCommand } from "@aws-sdk/client-codecommit";
-import { RegisterTaskDefinitionCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
+import { DescribeServicesCommand, RegisterTaskDefinitionCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import "aws-sdk-client-mock-vitest/extend";
 import { loadFleet } from "../../functions/fleet/load.ts";
@@ -448,5 +449,43 @@ describe("a commit restoring what ECS rolled back to", () => {
     await watch(await deploymentEvent("failed", accepted.deployments[0]!.deploymentId), context);
     const revert = repo.commit("main", { "allowlists/egress.txt": "api.example.com\n" });
     expect(await rollout(await pushEvent(revert), context)).toMatchObject({ services: { egress: "unchanged", router: "unchanged" } });
+  });
+});
+
+describe("changed services roll out side by side", () => {
+  it("every changed service's bundle is stored before any service's revision is read; each is registered and updated once", async () => {
+    await firstRollout();
+    const bundlePuts = aws.s3.commandCalls(PutObjectCommand).filter((c) => c.args[0].input.Key?.startsWith("bundles/"));
+    expect(bundlePuts).toHaveLength(2);
+    // sinon numbers calls across every mock: the services' first steps went out together.
+    const firstDescribe = ecs.client.commandCalls(DescribeServicesCommand)[0]!;
+    for (const put of bundlePuts) expect(put.calledBefore(firstDescribe)).toBe(true);
+    expect(ecs.client).toHaveReceivedCommandTimes(RegisterTaskDefinitionCommand, 2);
+    expect(ecs.client).toHaveReceivedCommandTimes(UpdateServiceCommand, 2);
+  });
+
+  it("a service that cannot be rolled out does not stop the others: the run fails naming it, saves and announces nothing, and a retry completes", async () => {
+    ecs.services.delete("proxy-fleet/router");
+    const commit = repo.commit("main", { "fleet.yaml": FLEET, "allowlists/egress.txt": "api.example.com\n" });
+    await expect(rollout(await pushEvent(commit), context)).rejects.toThrow(/ECS service router was not found in cluster proxy-fleet/);
+    expect(ecs.client).toHaveReceivedCommandWith(UpdateServiceCommand, { cluster: "proxy-fleet", service: "egress" });
+    expect(ecs.client).not.toHaveReceivedCommandWith(UpdateServiceCommand, { service: "router" });
+    expect(aws.dynamo).not.toHaveReceivedCommand(PutCommand);
+    expect(aws.published).toEqual([]);
+
+    ecs.addService("proxy-fleet", "router", "proxy");
+    const summary = await rollout(await pushEvent(commit), context);
+    expect(summary).toMatchObject({ outcome: "accepted", commit, services: { router: "deploy", egress: "deploy" } });
+    expect(aws.published.map((e) => e.detailType)).toEqual(["Config Accepted"]);
+  });
+
+  it("several services failing: one error names each of them", async () => {
+    ecs.services.clear();
+    const commit = repo.commit("main", { "fleet.yaml": FLEET, "allowlists/egress.txt": "api.example.com\n" });
+    const failure = rollout(await pushEvent(commit), context);
+    await expect(failure).rejects.toThrow(/^2 services were not rolled out: /);
+    await expect(failure).rejects.toThrow(/router: ECS service router was not found/);
+    await expect(failure).rejects.toThrow(/egress: ECS service egress was not found/);
+    expect(ecs.client).not.toHaveReceivedCommand(RegisterTaskDefinitionCommand);
   });
 });

@@ -110,6 +110,12 @@ const WRITES_WITHOUT_RESOURCE_SCOPE: Record<string, string> = {
   "ecs:DiscoverPollEndpoint": "ECS: no resource types (same page); CDK's container-instance policy",
   "logs:CreateLogStream": "CDK's inline copy of AmazonEC2ContainerServiceforEC2Role for the ECS agent on the strongSwan instances",
   "logs:PutLogEvents": "CDK's inline copy of AmazonEC2ContainerServiceforEC2Role for the ECS agent on the strongSwan instances",
+  // CodeCommit permissions reference, "Permissions for actions on approval rule templates": Resources "*".
+  "codecommit:CreateApprovalRuleTemplate": "CodeCommit: approval rule templates take '*' only (https://docs.aws.amazon.com/codecommit/latest/userguide/auth-and-access-control-permissions-reference.html#aa-art)",
+  "codecommit:UpdateApprovalRuleTemplateContent": "CodeCommit: approval rule templates take '*' only (same page)",
+  "codecommit:DeleteApprovalRuleTemplate": "CodeCommit: approval rule templates take '*' only (same page)",
+  "codecommit:AssociateApprovalRuleTemplateWithRepository": "CodeCommit: approval rule templates take '*' only (same page)",
+  "codecommit:DisassociateApprovalRuleTemplateFromRepository": "CodeCommit: approval rule templates take '*' only (same page)",
 };
 
 /** x86_64 vs arm64 by instance family: Graviton families carry a "g" after the generation (t4g, c7g, m6gd, c7gn). */
@@ -274,6 +280,30 @@ for (const kind of ["examples", "large"] as const) {
           const hooks = props(resource).LifecycleHookSpecificationList as { HeartbeatTimeout: number }[];
           expect(hooks[0]!.HeartbeatTimeout).toBe(LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS);
           expect(hooks[0]!.HeartbeatTimeout).toBeGreaterThan(props(heal!.resource).Timeout as number);
+        }
+      }
+    });
+
+    // A misspelt value matches nothing and fails no deploy. EC2's instance states
+    // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-lifecycle.html); PutWarmPool's PoolState
+    // (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html); an instance maintenance policy's
+    // percentages, both set, at most 100 apart (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_InstanceMaintenancePolicy.html).
+    it("every EC2 state a rule matches, warm-pool state and maintenance policy is one AWS accepts", () => {
+      const EC2_STATES = ["pending", "running", "stopping", "stopped", "shutting-down", "terminated"];
+      for (const app of apps[kind]) {
+        for (const { stack, id, resource } of resources(app, "AWS::Events::Rule")) {
+          const pattern = props(resource).EventPattern as { "detail-type"?: string[]; detail?: { state?: string[] } } | undefined;
+          if (!pattern?.["detail-type"]?.includes("EC2 Instance State-change Notification")) continue;
+          expect(pattern.detail?.state?.length, `${stack}/${id}`).toBeGreaterThan(0);
+          for (const state of pattern.detail!.state!) expect(EC2_STATES, `${stack}/${id}`).toContain(state);
+        }
+        for (const { resource } of resources(app, "AWS::AutoScaling::WarmPool")) expect(["Stopped", "Running", "Hibernated"]).toContain(props(resource).PoolState);
+        for (const { resource } of resources(app, "AWS::AutoScaling::AutoScalingGroup")) {
+          const policy = props(resource).InstanceMaintenancePolicy as { MinHealthyPercentage: number; MaxHealthyPercentage: number } | undefined;
+          if (!policy) continue;
+          expect(policy.MinHealthyPercentage).toBeGreaterThanOrEqual(0);
+          expect(policy.MaxHealthyPercentage).toBeGreaterThanOrEqual(100);
+          expect(policy.MaxHealthyPercentage - policy.MinHealthyPercentage).toBeLessThanOrEqual(100);
         }
       }
     });

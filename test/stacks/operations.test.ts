@@ -10,9 +10,10 @@ import { listenPorts } from "../../functions/fleet/listeners.ts";
 import type { FleetModel, ServiceModelOf } from "../../functions/fleet/load.ts";
 import { deployedFleet } from "../../stacks/deployed.ts";
 import {
-  LOOKUP_FAILING_MINUTES, NAMESPACE, STRONGSWAN_CPU_ALARM_PERCENT, STRONGSWAN_MEMORY_ALARM_MIB, memoryAlarmMib,
+  LOOKUP_FAILING_MINUTES, NAMESPACE, STRONGSWAN_CPU_ALARM_PERCENT, STRONGSWAN_DISK_ALARM_PERCENT, STRONGSWAN_MEMORY_ALARM_PERCENT,
 } from "../../stacks/Operations.ts";
-import { deploySettings } from "../../stacks/settings.ts";
+import { HOST_METRICS_NAMESPACE, hostMetricsAgentConfig } from "../../stacks/StrongswanSites.ts";
+import { deploySettings, stageName } from "../../stacks/settings.ts";
 import { ALL_STACKS, synth } from "../support/synth.ts";
 
 const EMAIL = "oncall@example.com";
@@ -57,10 +58,10 @@ function text(value: unknown): string {
 interface AlarmSpec { threshold: number; comparison: string; severity: "page" | "info" }
 const GT0 = { threshold: 0, comparison: "GreaterThanThreshold" } as const;
 
-/** Every alarm the issue asks for, derived from the config on its own (not from the stack's code). */
+/** Every alarm Operating documents, derived from the config on its own (not from the stack's code). */
 function expectedAlarms(fleet: FleetModel): Record<string, AlarmSpec> {
   const expected: Record<string, AlarmSpec> = {};
-  for (const loop of ["DnsSync", "ConfigRollout", "RolloutWatch", "TaskTargets", "InstanceHeal"]) {
+  for (const loop of ["DnsSync", "ConfigRollout", "RolloutWatch", "TaskTargets", "InstanceHeal", "PullRequest"]) {
     for (const kind of ["Errors", "Throttles", "Failures"]) expected[`${loop}${kind}`] = { ...GT0, severity: "page" };
   }
   for (const name of ["HealFailures", "RemovalsHeld", "DeploymentsFailed", "LookupsFailing"]) expected[name] = { ...GT0, severity: "page" };
@@ -71,7 +72,8 @@ function expectedAlarms(fleet: FleetModel): Record<string, AlarmSpec> {
     expected[`${id}TasksMissing`] = { ...GT0, severity: "page" };
     if (service.kind === "strongswan") {
       expected[`${id}HostCpu`] = { threshold: STRONGSWAN_CPU_ALARM_PERCENT, comparison: "GreaterThanThreshold", severity: "page" };
-      expected[`${id}TaskMemory`] = { threshold: STRONGSWAN_MEMORY_ALARM_MIB, comparison: "GreaterThanThreshold", severity: "page" };
+      expected[`${id}HostMemory`] = { threshold: STRONGSWAN_MEMORY_ALARM_PERCENT, comparison: "GreaterThanThreshold", severity: "page" };
+      expected[`${id}HostDisk`] = { threshold: STRONGSWAN_DISK_ALARM_PERCENT, comparison: "GreaterThanThreshold", severity: "page" };
       for (const c of service.noIpsec ? [] : service.connections) expected[`${id}${pascal(c.name)}TunnelDown`] = { threshold: 1, comparison: "LessThanThreshold", severity: "page" };
       continue;
     }
@@ -113,10 +115,10 @@ describe.each(["dev", "dev-2"])("Operations at stage %s", (stage) => {
     }
   });
 
-  it("alarms on the data the issue names: DLQ depth, NLB health per target group, ECS running < desired, tunnel state", () => {
+  it("alarms on DLQ depth, NLB health per target group, ECS running < desired, tunnel state", () => {
     const alarms = [...alarmsByName(stage).values()];
     const failures = alarms.filter((a) => /Failures$/.test(String(a.AlarmName)) && a.MetricName === "ApproximateNumberOfMessagesVisible");
-    expect(failures).toHaveLength(5);
+    expect(failures).toHaveLength(6);
     for (const a of failures) expect(a.Namespace).toBe("AWS/SQS");
     const nlb = alarms.filter((a) => a.Namespace === "AWS/NetworkELB");
     expect(nlb.length).toBeGreaterThan(0);
@@ -185,9 +187,23 @@ describe("two stages side by side", () => {
 });
 
 describe("alarm shapes", () => {
-  it("sets the strongSwan memory threshold from the instance type, and refuses a type whose memory it does not know", () => {
-    expect(memoryAlarmMib("t3.small")).toBe(1638);
-    expect(() => memoryAlarmMib("c7i.large")).toThrow(/c7i.large: its memory is not recorded/);
+  // CPU from AWS/EC2 by AutoScalingGroupName, sent without an agent
+  // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/viewing_metrics_with_cloudwatch.html); memory and disk from the
+  // CloudWatch agent (CWAgent), rolled up by AutoScalingGroupName (aggregation_dimensions:
+  // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Agent-Configuration-File-Details.html).
+  it.each(["dev", "dev-2"])("at stage %s: each strongSwan site's host CPU, memory and disk alarms read its own group", (stage) => {
+    const alarms = alarmsByName(stage);
+    for (const site of model.services.filter((s) => s.kind === "strongswan")) {
+      const id = site.name.split(/[-_.]/).map((p) => p[0]!.toUpperCase() + p.slice(1)).join("");
+      const group = [{ Name: "AutoScalingGroupName", Value: stageName(stage, site.name) }];
+      const shape = (name: string) => {
+        const a = alarms.get(`proxy-fleet-${stage}_page-${id}${name}`)!;
+        return { namespace: a.Namespace, metric: a.MetricName, dimensions: a.Dimensions, periods: a.EvaluationPeriods, missing: a.TreatMissingData };
+      };
+      expect(shape("HostCpu")).toEqual({ namespace: "AWS/EC2", metric: "CPUUtilization", dimensions: group, periods: 2, missing: "missing" });
+      expect(shape("HostMemory")).toEqual({ namespace: HOST_METRICS_NAMESPACE, metric: "mem_used_percent", dimensions: group, periods: 2, missing: "missing" });
+      expect(shape("HostDisk")).toEqual({ namespace: HOST_METRICS_NAMESPACE, metric: "disk_used_percent", dimensions: group, periods: 2, missing: "missing" });
+    }
   });
 });
 
@@ -257,10 +273,60 @@ function publishedByLambdas(dir = "functions"): Map<string, Set<string>> {
   return byLoop;
 }
 
+/** Every (name, dimension keys) the hosts' CloudWatch agent publishes: <section>_<measurement>, by each aggregation. */
+function publishedByHostAgent(): Set<string> {
+  const { metrics } = hostMetricsAgentConfig();
+  const names = Object.entries(metrics.metrics_collected).flatMap(([section, { measurement }]) =>
+    measurement.map((m) => (m.startsWith(`${section}_`) ? m : `${section}_${m}`)));
+  return new Set(names.flatMap((name) => metrics.aggregation_dimensions.map((keys) => `${name} by ${[...keys].sort().join(",")}`)));
+}
+
+/** Every (name, dimensions) in namespace CWAgent the stage's alarms and dashboard reference. */
+function referencedHostMetrics(stage: string): { name: string; dimensions: Record<string, string> }[] {
+  const found: { name: string; dimensions: Record<string, string> }[] = [];
+  for (const alarm of alarmsByName(stage).values()) {
+    if (alarm.Namespace !== HOST_METRICS_NAMESPACE) continue;
+    found.push({ name: String(alarm.MetricName), dimensions: Object.fromEntries((alarm.Dimensions as { Name: string; Value: unknown }[]).map((d) => [d.Name, text(d.Value)])) });
+  }
+  for (const widget of dashboardWidgets(stage)) {
+    for (const metric of widget.properties.metrics ?? []) {
+      const parts = metric.filter((p): p is string => typeof p === "string");
+      if (parts[0] !== HOST_METRICS_NAMESPACE) continue;
+      const dimensions: Record<string, string> = {};
+      for (let i = 2; i + 1 < parts.length; i += 2) dimensions[parts[i]!] = parts[i + 1]!;
+      found.push({ name: parts[1]!, dimensions });
+    }
+  }
+  return found;
+}
+
+describe("every CWAgent metric the alarms and dashboard name is one the hosts' CloudWatch agent publishes", () => {
+  it("reads the agent's metric names as the agent forms them", () => {
+    expect([...publishedByHostAgent()].sort()).toEqual([
+      "disk_used_percent by AutoScalingGroupName", "mem_used_percent by AutoScalingGroupName", "swap_used_percent by AutoScalingGroupName",
+    ]);
+  });
+
+  it.each(["dev", "dev-2"])("at stage %s: by a strongSwan site's group, and only names the agent's configuration collects", (stage) => {
+    const published = publishedByHostAgent();
+    const groups = new Set(model.services.filter((s) => s.kind === "strongswan").map((s) => stageName(stage, s.name)));
+    const referenced = referencedHostMetrics(stage);
+    // Alarms and dashboard both read host metrics, so an empty reading cannot pass.
+    expect(referenced.filter((r) => r.name === "mem_used_percent").length).toBeGreaterThanOrEqual(2 * groups.size);
+    expect(referenced.some((r) => r.name === "swap_used_percent")).toBe(true);
+    const problems = referenced.flatMap(({ name, dimensions }) => {
+      const keys = Object.keys(dimensions).sort().join(",");
+      if (!published.has(`${name} by ${keys}`)) return [`${name} by ${keys}: the hosts' CloudWatch agent does not publish it`];
+      return groups.has(dimensions.AutoScalingGroupName!) ? [] : [`${name}: ${dimensions.AutoScalingGroupName} is no strongSwan site's group`];
+    });
+    expect(problems).toEqual([]);
+  });
+});
+
 describe("every ProxyFleet metric the alarms and dashboard name is one the code publishes", () => {
   it("reads both ways the Lambdas publish a metric (direct, and through a local helper) and the loop names", () => {
     const published = publishedByLambdas();
-    expect([...published.keys()].sort()).toEqual(["config-rollout", "dns-sync", "instance-heal", "rollout-watch", "task-targets"]);
+    expect([...published.keys()].sort()).toEqual(["config-rollout", "dns-sync", "instance-heal", "pull-request", "rollout-watch", "task-targets"]);
     // Direct addMetric calls, and dns-sync's count helper; MalformedEvents (shared wiring) belongs to every loop.
     expect(published.get("instance-heal")).toContain("HealFailures");
     expect(published.get("config-rollout")).toContain("CommitsRejected");

@@ -7,6 +7,7 @@ import { Network } from "../../stacks/Network.ts";
 import { ProxyServices } from "../../stacks/ProxyServices.ts";
 import { Reconcilers } from "../../stacks/Reconcilers.ts";
 import { StrongswanSites } from "../../stacks/StrongswanSites.ts";
+import { DNS_SYNC_OLD_SPACE_MB } from "../../functions/dns/sync.ts";
 
 let template: Template;
 let nagFindings: () => string[];
@@ -147,5 +148,17 @@ describe("wiring", () => {
     for (const service of ["onprem-router", "lattice-ingress", "egress", "datacenter-vpn", "partner-forward"]) {
       expect(functions).toContain(`\\"${service}\\":{\\"cluster\\":\\"`);
     }
+  });
+});
+
+describe("dns sync", () => {
+  // Lambda's Node.js runtimes take V8 flags from NODE_OPTIONS (https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html);
+  // the cap is the one bench/dns-plan.bench.ts measures with.
+  it("caps V8's old space at the benched size", () => {
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Description: Match.stringLikeRegexp("DNS sync"),
+      MemorySize: 512,
+      Environment: { Variables: Match.objectLike({ NODE_OPTIONS: `--max-old-space-size=${DNS_SYNC_OLD_SPACE_MB}` }) },
+    });
   });
 });

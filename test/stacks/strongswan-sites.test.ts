@@ -4,7 +4,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { synth } from "../support/synth.ts";
 import { ConfigStore } from "../../stacks/ConfigStore.ts";
 import { Network } from "../../stacks/Network.ts";
-import { ECS_WARM_POOLS_CHECK, LIFECYCLE_HOOK, StrongswanSites, USER_DATA_EVERY_BOOT, WARM_POOL_MIN_SIZE } from "../../stacks/StrongswanSites.ts";
+import {
+  ECS_IMAGE_PULL_BEHAVIOR, ECS_WARM_POOLS_CHECK, HOST_METRICS, HOST_METRICS_NAMESPACE, HOST_PATHS, LIFECYCLE_HOOK, POOL_STATES, StrongswanSites,
+  USER_DATA_EVERY_BOOT, WARM_POOL_MIN_SIZE, hostMetricsAgentConfig, writeFile,
+} from "../../stacks/StrongswanSites.ts";
+import { warmPoolState } from "../../stacks/settings.ts";
 import { HEAL_TIMEOUT_SECONDS, LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS, healWorstCaseMs } from "../../functions/heal/heal.ts";
 
 let template: Template;
@@ -36,13 +40,13 @@ describe("StrongswanSites (examples/: datacenter-vpn and partner-forward)", () =
   // The warm pool keeps one stopped instance per site; MinSize because max = desired = 1 would size the pool
   // max − desired = 0 (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html); ECS forbids
   // ReuseOnScaleIn (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-warm-pool.html).
-  it("gives every site's group a warm pool of one stopped instance, the launch hook handling both of its transitions", () => {
+  it("gives every site's group a warm pool of one running instance (the default), the launch hook handling both of its transitions", () => {
     const groups = template.findResources("AWS::AutoScaling::AutoScalingGroup");
     const pools = Object.values(template.findResources("AWS::AutoScaling::WarmPool")) as { Properties: Record<string, unknown> }[];
     expect(pools).toHaveLength(Object.keys(groups).length);
     expect(WARM_POOL_MIN_SIZE).toBeGreaterThanOrEqual(1);
     for (const pool of pools) {
-      expect(pool.Properties).toMatchObject({ MinSize: WARM_POOL_MIN_SIZE, PoolState: "Stopped" });
+      expect(pool.Properties).toMatchObject({ MinSize: WARM_POOL_MIN_SIZE, PoolState: "Running" });
       expect([undefined, false]).toContain((pool.Properties.InstanceReusePolicy as { ReuseOnScaleIn?: boolean } | undefined)?.ReuseOnScaleIn);
     }
     // Each pool names a different group of this stack.
@@ -74,6 +78,64 @@ describe("StrongswanSites (examples/: datacenter-vpn and partner-forward)", () =
       expect(script).toContain(USER_DATA_EVERY_BOOT);
       expect(script.indexOf("cloud_final_modules")).toBeLessThan(script.indexOf("#!/bin/bash"));
     }
+  });
+
+  // PutWarmPool's PoolState is Stopped, Running or Hibernated (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html).
+  it("PROXY_FLEET_WARM_POOL chooses a running (default) or stopped pool, and refuses anything else", () => {
+    expect(warmPoolState({})).toBe("running");
+    expect(POOL_STATES[warmPoolState({ PROXY_FLEET_WARM_POOL: "stopped" })]).toBe("Stopped");
+    expect(POOL_STATES[warmPoolState({ PROXY_FLEET_WARM_POOL: " running " })]).toBe("Running");
+    expect(() => warmPoolState({ PROXY_FLEET_WARM_POOL: "hibernated" })).toThrow(/PROXY_FLEET_WARM_POOL="hibernated": expected running or stopped/);
+  });
+
+  // A stopping instance is replaced at once (heal marks it unhealthy): no grace period holds it back, and the
+  // replacement launches while the old one terminates ("terminate and launch", min 0 % / max 100 %:
+  // https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-maintenance-policy-overview-and-considerations.html;
+  // with a launch hook the grace period can be 0: https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html).
+  it("replaces an unhealthy instance without a grace period, launching the replacement while the old one terminates", () => {
+    const groups = Object.values(template.findResources("AWS::AutoScaling::AutoScalingGroup")) as { Properties: Record<string, unknown> }[];
+    for (const group of groups) {
+      expect(group.Properties).toMatchObject({ HealthCheckType: "EC2", HealthCheckGracePeriod: 0, InstanceMaintenancePolicy: { MinHealthyPercentage: 0, MaxHealthyPercentage: 100 } });
+    }
+  });
+
+  // The CloudWatch agent, configured inline: memory, swap and / in CWAgent by AutoScalingGroupName; it may put
+  // metrics only in that namespace (cloudwatch:namespace condition key:
+  // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html).
+  it("runs the CloudWatch agent on every host with its configuration inline, publishing only in its namespace", () => {
+    const scripts = userDataScripts();
+    for (const script of scripts) {
+      const config = JSON.parse(hereDocument(script, HOST_PATHS.agentConfig));
+      expect(config).toEqual(hostMetricsAgentConfig());
+      expect(hereDocument(script, HOST_PATHS.hostMetrics)).toContain(`amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${HOST_PATHS.agentConfig}`);
+      expect(script).toContain(`systemd-run --unit=proxy-fleet-host-metrics --collect ${HOST_PATHS.hostMetrics}`);
+    }
+    expect(hostMetricsAgentConfig().metrics).toMatchObject({ namespace: HOST_METRICS_NAMESPACE, aggregation_dimensions: [["AutoScalingGroupName"]] });
+    expect(Object.values(HOST_METRICS).sort()).toEqual(["disk_used_percent", "mem_used_percent", "swap_used_percent"]);
+    const statements = Object.values(template.findResources("AWS::IAM::Policy")).flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Condition?: unknown }[] } } }).Properties.PolicyDocument.Statement);
+    const put = statements.filter((s) => [s.Action].flat().includes("cloudwatch:PutMetricData"));
+    expect(put.length).toBe(2); // one per site's instance role
+    for (const statement of put) expect(statement.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": HOST_METRICS_NAMESPACE } });
+  });
+
+  // The fast path: on a warm instance the image is pulled while it waits and the ECS agent restarted as it goes
+  // into service; the agent then starts the task from the cached image (prefer-cached:
+  // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/pull-behavior.html).
+  it("pre-pulls the site's image on warm instances and has the ECS agent prefer the cached image", () => {
+    for (const script of userDataScripts()) {
+      expect(script).toContain(`echo ${ECS_IMAGE_PULL_BEHAVIOR} >> /etc/ecs/ecs.config`);
+      const helper = hereDocument(script, HOST_PATHS.warmPool);
+      expect(helper).toContain("autoscaling/target-lifecycle-state");
+      expect(helper).toContain('docker pull "$image"');
+      expect(helper).toContain("systemctl restart ecs");
+      // Started with the task's image (an ECR asset) and the region.
+      expect(script).toMatch(new RegExp(`systemd-run --unit=proxy-fleet-warm-pool --collect ${HOST_PATHS.warmPool} \\S+\\.dkr\\.ecr\\.\\S+:[0-9a-f]{64} us-east-1`));
+    }
+  });
+
+  it("writes host files through quoted here-documents, refusing content that would end one early", () => {
+    expect(writeFile("/a/b", "x $HOME\n", "755")).toEqual(["mkdir -p /a", "cat > /a/b <<'PROXY_FLEET_EOF'\nx $HOME\nPROXY_FLEET_EOF", "chmod 755 /a/b"]);
+    expect(() => writeFile("/a/b", "x\nPROXY_FLEET_EOF\ny")).toThrow(/\/a\/b: its content contains the here-document's end marker/);
   });
 
   // Retained ENIs/EIPs outlive `sst remove` and a redeploy then creates a second, identically tagged set; the stack
@@ -186,16 +248,19 @@ describe("StrongswanSites (examples/: datacenter-vpn and partner-forward)", () =
         detail: { AutoScalingGroupName: [{ prefix: "proxy-fleet-test_" }], LifecycleHookName: [LIFECYCLE_HOOK] },
       },
     });
+    // EC2 sends a state-change event when an instance enters each of these states
+    // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-instance-state-changes.html).
     template.hasResourceProperties("AWS::Events::Rule", {
-      EventPattern: { source: ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"], detail: { state: ["shutting-down", "terminated"] } },
+      EventPattern: { source: ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"], detail: { state: ["stopping", "shutting-down", "terminated"] } },
     });
   });
 
   // ASG ARNs are arn:aws:autoscaling:<region>:<account>:autoScalingGroup:<uuid>:autoScalingGroupName/<name>
   // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2autoscaling.html#amazonec2autoscaling-resources-for-iam-policies).
-  it("may complete and heartbeat only this stage's groups' hooks, with the ARN as Auto Scaling writes it", () => {
+  it("may complete and heartbeat only this stage's groups' hooks, and mark only their instances unhealthy, with the ARN as Auto Scaling writes it", () => {
     const statements = Object.values(template.findResources("AWS::IAM::Policy")).flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }).Properties.PolicyDocument.Statement);
     const hook = statements.find((s) => [s.Action].flat().includes("autoscaling:CompleteLifecycleAction"))!;
+    expect([hook.Action].flat()).toContain("autoscaling:SetInstanceHealth");
     const arn = JSON.stringify(hook.Resource);
     expect(arn).toMatch(/:autoscaling:us-east-1:.*:autoScalingGroup:\*:autoScalingGroupName\/proxy-fleet-test_\*"/);
     const attach = statements.find((s) => [s.Action].flat().includes("ec2:AttachNetworkInterface"))! as unknown as { Condition: unknown };
@@ -206,3 +271,27 @@ describe("StrongswanSites (examples/: datacenter-vpn and partner-forward)", () =
     expect(nagFindings()).toEqual([]);
   });
 });
+
+/** Every launch template's user data as text (Fn::Base64 of an Fn::Join: the literal parts in order, references as-is). */
+function userDataScripts(): string[] {
+  const templates = Object.values(template.findResources("AWS::EC2::LaunchTemplate")) as { Properties: { LaunchTemplateData: { UserData?: unknown } } }[];
+  const text = (value: unknown): string => {
+    if (typeof value === "string") return value;
+    if (Array.isArray(value)) return value.map(text).join("");
+    const v = value as Record<string, unknown>;
+    if ("Fn::Base64" in v) return text(v["Fn::Base64"]);
+    if ("Fn::Join" in v) return (v["Fn::Join"] as [string, unknown[]])[1].map(text).join((v["Fn::Join"] as [string, unknown[]])[0]);
+    if ("Fn::Sub" in v) return text(v["Fn::Sub"]);
+    if ("Ref" in v) return v.Ref === "AWS::Region" ? "us-east-1" : v.Ref === "AWS::AccountId" ? "123456789012" : v.Ref === "AWS::URLSuffix" ? "amazonaws.com" : `<${String(v.Ref)}>`;
+    return `<${Object.keys(v)[0]}>`;
+  };
+  return templates.map((t) => text(t.Properties.LaunchTemplateData.UserData ?? ""));
+}
+
+/** The content the script writes to `path` through a here-document. */
+function hereDocument(script: string, path: string): string {
+  const start = script.indexOf(`cat > ${path} <<'PROXY_FLEET_EOF'\n`);
+  expect(start, path).toBeGreaterThanOrEqual(0);
+  const body = script.slice(script.indexOf("\n", start) + 1);
+  return body.slice(0, body.indexOf("\nPROXY_FLEET_EOF"));
+}

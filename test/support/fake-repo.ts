@@ -64,14 +64,7 @@ export class FakeRepository {
       if (input.content.length > 10_240) {
         throw new CommentContentSizeLimitExceededException({ message: "The comment is too large. Comments are limited to 10,240 characters.", $metadata: {} });
       }
-      if (input.location?.filePath !== undefined) {
-        const content = this.commits.get(input.afterCommitId)?.files[input.location.filePath];
-        if (content === undefined) throw new PathDoesNotExistException({ message: "The specified path does not exist.", $metadata: {} });
-        const lines = content.endsWith("\n") ? content.split("\n").length - 1 : content.split("\n").length;
-        if (input.location.filePosition < 1 || input.location.filePosition > lines) {
-          throw new InvalidFilePositionException({ message: "The position is not valid.", $metadata: {} });
-        }
-      }
+      this.checkLocation(input.afterCommitId, input.location);
       if (this.refuseComments) throw this.refuseComments;
       if (input.clientRequestToken) this.tokens.add(input.clientRequestToken);
       this.comments.push({
@@ -98,6 +91,16 @@ export class FakeRepository {
 
   restore() {
     this.client.restore();
+  }
+
+  /** A located comment must name a file of the commit and a line it has (PathDoesNotExist, InvalidFilePosition). */
+  protected checkLocation(afterCommitId: string, location: { filePath?: string | undefined; filePosition?: number | undefined } | undefined): void {
+    if (location?.filePath === undefined) return;
+    const content = this.commits.get(afterCommitId)?.files[location.filePath];
+    if (content === undefined) throw new PathDoesNotExistException({ message: "The specified path does not exist.", $metadata: {} });
+    const lines = content.endsWith("\n") ? content.split("\n").length - 1 : content.split("\n").length;
+    const position = location.filePosition;
+    if (position !== undefined && (position < 1 || position > lines)) throw new InvalidFilePositionException({ message: "The position is not valid.", $metadata: {} });
   }
 }
 

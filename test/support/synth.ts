@@ -13,6 +13,7 @@ import { ConfigStore } from "../../stacks/ConfigStore.ts";
 import { Network } from "../../stacks/Network.ts";
 import { Operations } from "../../stacks/Operations.ts";
 import { ProxyServices } from "../../stacks/ProxyServices.ts";
+import { PullRequests } from "../../stacks/PullRequests.ts";
 import { Reconcilers } from "../../stacks/Reconcilers.ts";
 import { StrongswanSites } from "../../stacks/StrongswanSites.ts";
 import { STAGE_TAG } from "../../stacks/settings.ts";
@@ -26,7 +27,7 @@ export interface SynthOptions {
 }
 
 /** Every stack of the app in deploy order, as sst.config.ts adds them. */
-export const ALL_STACKS: StackFunction[] = [ConfigStore, Network, ProxyServices, StrongswanSites, Reconcilers, Operations];
+export const ALL_STACKS: StackFunction[] = [ConfigStore, Network, ProxyServices, StrongswanSites, Reconcilers, PullRequests, Operations];
 
 async function build(stacks: StackFunction[], options: SynthOptions) {
   const stage = options.stage ?? "test";

@@ -1,0 +1,74 @@
+// The rollout watch's Lambda bundle, built as `sst deploy` builds it: it carries neither the config loader nor
+// the renderers (nor YAML, nor ECS), only English of zod's locales, and it loads and answers. The config
+// rollout's bundle, split: YAML is in a chunk of its own that importing the handler does not load, and the
+// handler path SST writes points at the entry, which loads with its chunks beside it.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildAsStack, metafileObserver, withPlugins, type BuiltHandler, type Metafile } from "../../bench/bundling.ts";
+import { LOOP_BUNDLING } from "../../stacks/loops.ts";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+let out: string;
+let file: string;
+let inputs: string[];
+let rollout: BuiltHandler;
+
+beforeAll(async () => {
+  out = mkdtempSync(join(tmpdir(), "proxy-fleet-watch-bundle-"));
+  let metafile: Metafile | undefined;
+  const cwd = process.cwd();
+  process.chdir(ROOT); // SST resolves the handler and sst.config.ts from the project root
+  try {
+    ({ file } = await buildAsStack("functions/rollout-watch.handler", withPlugins(LOOP_BUNDLING, metafileObserver((m) => { metafile = m; })), out, "watch"));
+    rollout = await buildAsStack("functions/config-rollout.handler", LOOP_BUNDLING, join(out, "rollout"), "rollout");
+  } finally {
+    process.chdir(cwd);
+  }
+  inputs = Object.values(metafile!.outputs).flatMap((o) => Object.keys(o.inputs));
+}, 240_000);
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe("the rollout watch's bundle", () => {
+  it("holds neither the config loader, the renderers, YAML nor the ECS client", () => {
+    expect(inputs).toContain("functions/rollout/watch.ts");
+    expect(inputs.filter((i) => /^functions\/(fleet\/load|render\/)|node_modules\/(yaml|@aws-sdk\/client-ecs)\//.test(i))).toEqual([]);
+  });
+
+  it("holds zod's English locale and no other", () => {
+    // zod's own locale files; its locales index is replaced by the stack's English-only stand-in.
+    const locales = inputs.filter((i) => /^node_modules\/zod\/v4\/locales\/[^/]+\.js$/.test(i)).map((i) => i.split("/").pop());
+    expect(locales).toEqual(["en.js"]);
+    expect(inputs.filter((i) => i.startsWith("zod-english-locale:"))).toHaveLength(1);
+  });
+
+  it("loads, and answers a malformed event without calling anything", async () => {
+    Object.assign(process.env, { AWS_REGION: "us-east-1", POWERTOOLS_TRACE_ENABLED: "false", POWERTOOLS_METRICS_DISABLED: "true", POWERTOOLS_LOG_LEVEL: "SILENT" });
+    const { handler } = await import(file) as { handler: (event: unknown, context: unknown) => Promise<unknown> };
+    await expect(handler({ "detail-type": "something else" }, { functionName: "rollout-watch", awsRequestId: "r" })).resolves.toEqual({ rejected: true });
+  });
+});
+
+describe("the config rollout's bundle, split", () => {
+  const inputsOf = (files: readonly string[]) => Object.entries(rollout.metafile.outputs)
+    .filter(([path]) => files.includes(resolve(ROOT, path))).flatMap(([, output]) => Object.keys(output.inputs));
+
+  it("loads YAML and the positional parse only on demand", () => {
+    expect(rollout.file).toBe(join(out, "rollout", "functions", "config-rollout.mjs"));
+    expect(inputsOf(rollout.loadedAtInit)).toContain("functions/fleet/load.ts");
+    expect(inputsOf(rollout.loadedAtInit).filter((i) => /^functions\/fleet\/yaml-positional\.ts$|node_modules\/yaml\//.test(i))).toEqual([]);
+    expect(inputsOf(rollout.lazy)).toContain("functions/fleet/yaml-positional.ts");
+    expect(inputsOf(rollout.lazy).some((i) => i.startsWith("node_modules/yaml/"))).toBe(true);
+  });
+
+  it("loads from the handler path SST writes, and its on-demand chunks load beside it", async () => {
+    Object.assign(process.env, { AWS_REGION: "us-east-1", POWERTOOLS_TRACE_ENABLED: "false", POWERTOOLS_METRICS_DISABLED: "true", POWERTOOLS_LOG_LEVEL: "SILENT" });
+    const { handler } = await import(rollout.file) as { handler: unknown };
+    expect(typeof handler).toBe("function");
+    const positional = rollout.lazy.find((f) => /yaml-positional-[^/]*\.mjs$/.test(f));
+    // A chunk's exports are named by the minifier: what matters is that it and the chunks it imports load.
+    expect(Object.keys(await import(positional!) as object).length).toBeGreaterThan(0);
+  });
+});
