@@ -153,13 +153,23 @@ const sectionsOf = (value: ViciSection[string] | undefined): ViciSection[] =>
   value && typeof value === "object" && !Array.isArray(value) ? Object.values(value).filter((v): v is ViciSection => typeof v === "object" && !Array.isArray(v)) : [];
 const text = (value: ViciSection[string] | undefined): string => (typeof value === "string" ? value : "");
 
+// States in which charon's SAs are in the kernel and carry traffic (strongSwan child_sa.h / ike_sa.h): a CHILD SA
+// being rekeyed stays REKEYING (initiator) or REKEYED (responder) until its replacement is INSTALLED, and an IKE
+// SA being rekeyed stays REKEYING; a sample taken in that window is not a tunnel down.
+const CHILD_CARRYING = new Set(["INSTALLED", "UPDATING", "REKEYING", "REKEYED"]);
+const IKE_ESTABLISHED = new Set(["ESTABLISHED", "REKEYING"]);
+/** An IKE SA in this state is established (a rekey in progress included). */
+export const ikeEstablished = (state: string): boolean => IKE_ESTABLISHED.has(state);
+/** A CHILD SA in this state is in the kernel and carries traffic (a rekey in progress included). */
+export const childCarriesTraffic = (state: string): boolean => CHILD_CARRYING.has(state);
+
 /** One connection's SAs at one moment. */
 export interface TunnelState {
-  /** An IKE SA ESTABLISHED with at least one CHILD SA INSTALLED. */
+  /** An IKE SA ESTABLISHED (or REKEYING) with at least one CHILD SA INSTALLED (or being rekeyed). */
   readonly up: boolean;
-  /** The unique ids of its ESTABLISHED IKE SAs. */
+  /** The unique ids of its ESTABLISHED (or REKEYING) IKE SAs. */
   readonly established: readonly string[];
-  /** INSTALLED CHILD SAs by unique id: their config name and byte counters (which start at 0 with every new CHILD SA). */
+  /** CHILD SAs carrying traffic by unique id: their config name and byte counters (which start at 0 with every new CHILD SA). */
   readonly children: ReadonlyMap<string, { readonly name: string; readonly bytesIn: number; readonly bytesOut: number }>;
 }
 
@@ -173,10 +183,10 @@ export function tunnelStates(events: readonly ViciSection[], connections: readon
     for (const event of events) {
       const ike = event[connection];
       if (!ike || typeof ike !== "object" || Array.isArray(ike)) continue;
-      const isEstablished = text(ike.state) === "ESTABLISHED";
+      const isEstablished = ikeEstablished(text(ike.state));
       if (isEstablished) established.push(text(ike.uniqueid));
       for (const child of sectionsOf(ike["child-sas"])) {
-        if (text(child.state) !== "INSTALLED") continue;
+        if (!childCarriesTraffic(text(child.state))) continue;
         if (isEstablished) up = true;
         children.set(text(child.uniqueid), { name: text(child.name), bytesIn: Number(text(child["bytes-in"])) || 0, bytesOut: Number(text(child["bytes-out"])) || 0 });
       }

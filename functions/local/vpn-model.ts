@@ -5,7 +5,7 @@ import { parseCidr, ipToBigInt, cidrContains, type Cidr } from "../fleet/net.ts"
 import { durationMs } from "../fleet/duration.ts";
 import type { ServiceModelOf } from "../fleet/load.ts";
 import type { StrongswanConnectionConfig } from "../fleet/schema.ts";
-import { parseListSas, type ViciSection } from "../../containers/agent/metrics.ts";
+import { childCarriesTraffic, ikeEstablished, parseListSas, type ViciSection } from "../../containers/agent/metrics.ts";
 import type { TunnelStatus } from "./status.ts";
 
 type Strongswan = ServiceModelOf<"strongswan">;
@@ -128,8 +128,8 @@ const sections = (value: ViciSection[string] | undefined): ViciSection[] =>
 export type TunnelReading = Pick<TunnelStatus, "state" | "detail">;
 
 /**
- * One connection's tunnel from `swanctl --list-sas --raw` (parsed): up with an ESTABLISHED IKE SA and an
- * INSTALLED CHILD SA, connecting while an IKE SA exists without that, down with none. The detail names each
+ * One connection's tunnel from `swanctl --list-sas --raw` (parsed): up with an established IKE SA and a CHILD SA
+ * carrying traffic (the agent's TunnelUp rule: a rekey in progress stays up), connecting while an IKE SA exists without that, down with none. The detail names each
  * IKE SA's state and its CHILD SAs' states, e.g. "IKE ESTABLISHED; CHILD dc1 INSTALLED".
  */
 export function readTunnel(events: readonly ViciSection[], connection: string): TunnelReading {
@@ -140,7 +140,7 @@ export function readTunnel(events: readonly ViciSection[], connection: string): 
     if (!ike || typeof ike !== "object" || Array.isArray(ike)) continue;
     const ikeState = text(ike.state) || "UNKNOWN";
     const children = sections(ike["child-sas"]).map((child) => ({ name: text(child.name), state: text(child.state) || "UNKNOWN" }));
-    if (ikeState === "ESTABLISHED" && children.some((child) => child.state === "INSTALLED")) up = true;
+    if (ikeEstablished(ikeState) && children.some((child) => childCarriesTraffic(child.state))) up = true;
     parts.push([`IKE ${ikeState}`, ...children.map((child) => `CHILD ${child.name} ${child.state}`)].join("; "));
   }
   if (parts.length === 0) return { state: "down", detail: "no IKE SA" };

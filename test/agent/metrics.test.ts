@@ -138,6 +138,20 @@ describe("strongSwan tunnel metrics", () => {
     expect(next(both)).toEqual({ TunnelUp: 1, TunnelBytesIn: 5, TunnelBytesOut: 6, Rekeys: 1 });
     expect(next(RAW("1", "2", 5, 6))).toEqual({ TunnelUp: 1, TunnelBytesIn: 0, TunnelBytesOut: 0, Rekeys: 0 });
   });
+
+  it("stays up while a CHILD SA is being rekeyed (REKEYING, then REKEYED beside its replacement), and counts the rekey once", () => {
+    const tracker = new TunnelTracker();
+    const next = (raw: string) => tracker.next(tunnelStates(parseListSas(raw), ["to-b"])).get("to-b")!;
+    expect(next(RAW("1", "1", 100, 100)).TunnelUp).toBe(1);
+    // The initiator's CREATE_CHILD_SA is out: the old SA is REKEYING, its replacement not installed yet.
+    expect(next(RAW("1", "1", 120, 110).replace("state=INSTALLED", "state=REKEYING"))).toEqual({ TunnelUp: 1, TunnelBytesIn: 20, TunnelBytesOut: 10, Rekeys: 0 });
+    const replaced = RAW("1", "1", 130, 120).replace("state=INSTALLED", "state=REKEYED").replace("}}}}", `} to-b-2 {name=to-b uniqueid=2 state=INSTALLED bytes-in=5 bytes-out=6}}}}`);
+    expect(next(replaced)).toEqual({ TunnelUp: 1, TunnelBytesIn: 15, TunnelBytesOut: 16, Rekeys: 1 });
+    // An IKE SA being rekeyed is still established.
+    expect(next(RAW("1", "2", 5, 6, "REKEYING"))).toEqual({ TunnelUp: 1, TunnelBytesIn: 0, TunnelBytesOut: 0, Rekeys: 0 });
+    // A CHILD SA being deleted with no replacement carries nothing: down.
+    expect(next(RAW("1", "2", 5, 6).replace("state=INSTALLED", "state=DELETING")).TunnelUp).toBe(0);
+  });
 });
 
 describe("HAProxy show stat", () => {
