@@ -188,9 +188,12 @@ export function seedWorld(hosts: number, scenario: Scenario, now: number): { aws
     const arn = groupArn(g);
     const keys = canonical(arn).sort();
     const model = { name: groupName(g), arn, port: PORT, targets: [], ipAddressType: "ipv4" as const, adoptExisting: false };
-    // Before the converged mark existed, the fixture stores none (the loop then describes every group).
+    // Before the converged mark existed, the fixture stores none (the loop then describes every group). The mark
+    // is the one a converge that described the group leaves (when, and nobody else's targets registered): fields
+    // an older loop does not read.
+    const at = scenario === "full check" ? now - FULL_CHECK_MS : now - 60_000;
     const converged = "desiredDigest" in targetGroups
-      ? { digest: targetGroups.desiredDigest(model, { targets: new Map(keys.map((k) => [k, { id: k.split(":")[0]!, port: PORT }])), skipped: [] }), at: scenario === "full check" ? now - FULL_CHECK_MS : now - 60_000 }
+      ? { digest: targetGroups.desiredDigest(model, { targets: new Map(keys.map((k) => [k, { id: k.split(":")[0]!, port: PORT }])), skipped: [] }), at, describedAt: at, othersRegistered: 0 }
       : undefined;
     aws.items.set(`${ownershipKey(arn).pk}|targets`, JSON.stringify({ ...ownershipKey(arn), targets: keys, ...(converged ? { converged } : {}), version: 1 }));
   }

@@ -49,13 +49,19 @@ export function summarize(report: SyncReport) {
   };
 }
 
-/** How the run looked at the target groups; a full check that had to register or deregister repaired drift made elsewhere. */
+/**
+ * How the run looked at the target groups; a changed group planned from its mark was not described; a full check
+ * that had to register or deregister repaired drift made elsewhere.
+ */
 export function groupChecks(report: SyncReport) {
-  const counts = { skipped: 0, changed: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 };
+  const counts = { skipped: 0, changed: 0, changedFromMark: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 };
   for (const g of report.targetGroups) {
     if (g.check === "skip") counts.skipped++;
     else if (g.check === "deferred") counts.fullChecksDeferred++;
-    else if (g.check === "changed") counts.changed++;
+    else if (g.check === "changed") {
+      counts.changed++;
+      if (g.fromMark) counts.changedFromMark++;
+    }
     else if (g.check === "full") {
       counts.fullChecks++;
       if (g.register.length + g.deregister.length > 0) counts.driftRepaired++;

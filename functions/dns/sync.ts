@@ -7,8 +7,8 @@ import { loadFleet, type FleetModel, type TargetGroupModel } from "../fleet/load
 import { MemoryTree } from "../fleet/tree.ts";
 import { planDocuments, runtimeDocuments, type DocumentWrite } from "../plan/documents.ts";
 import {
-  batches, desiredDigest, desiredTargets, fullCheckOverdueMs, groupCheck, limitFullChecks, planAgainst, type DesiredTargets, type GroupCheck,
-  type TargetGroupPlan,
+  batches, desiredDigest, desiredTargets, fullCheckOverdueMs, groupCheck, limitFullChecks, othersRegistered, planAgainst, plannableFromMark,
+  registeredPerMark, type ConvergedMark, type DesiredTargets, type GroupCheck, type TargetGroupPlan, type TargetRef,
 } from "../plan/target-groups.ts";
 import { recordId, recordsAffectedBy, recordsInFleet, type RecordKey } from "./names.ts";
 import {
@@ -398,7 +398,8 @@ const familyOf = (group: TargetGroupModel) => (group.ipAddressType === "ipv6" ? 
 /**
  * A group whose desired targets are those it last converged to is left alone (no call at all) until its
  * full check is due; then it is described, and only drift found takes the lease. A group whose desired
- * targets changed takes the group's lease (one writer per group) and is planned and applied under it.
+ * targets changed takes the group's lease (one writer per group) and is planned and applied under it: from
+ * its converged mark when that vouches for what is registered (plannableFromMark), else from a describe.
  * Ownership is recorded before registering and released after deregistering, so a crash in between leaves
  * at worst an owned entry for a missing target, which a later run forgets. The converged mark is written
  * last, so a run that stops half way leaves the group to be converged again. A group whose lease another
@@ -419,7 +420,7 @@ async function convergeTargetGroup(
     };
   }
   const desired = desiredTargets(group, addressesOf);
-  if (check === "changed" && !options.dryRun) return applyUnderLease(group, desired, digest, check, ports, options);
+  if (check === "changed" && !options.dryRun) return applyUnderLease(group, desired, digest, check, ports, options, stored);
 
   const registered = await ports.targetGroups.describe(group.arn);
   const plan: TargetGroupPlan = { ...planAgainst(group, desired, { registered, owned: stored.value.targets }), check };
@@ -427,7 +428,9 @@ async function convergeTargetGroup(
   ports.schedule.setDescribed(group.arn, options.now);
   const inSync = plan.register.length === 0 && plan.deregister.length === 0 && sortedKeys(plan.owned) === sortedKeys(stored.value.targets);
   // In sync: the report keeps the stored list rather than a second copy of every target key.
-  return inSync ? { ...plan, owned: stored.value.targets } : applyUnderLease(group, desired, digest, check, ports, options);
+  // A mark that no longer counts someone else's targets right is rewritten, so planning from it stays sound.
+  const othersAsMarked = othersRegistered(registered, plan) === stored.value.converged?.othersRegistered;
+  return inSync && othersAsMarked ? { ...plan, owned: stored.value.targets } : applyUnderLease(group, desired, digest, check, ports, options);
 }
 
 async function applyUnderLease(
@@ -437,6 +440,7 @@ async function applyUnderLease(
   check: GroupCheck,
   ports: SyncPorts,
   options: SyncOptions,
+  readBefore?: Versioned<GroupOwnership>,
 ): Promise<TargetGroupPlan> {
   const holder = options.runId ?? `run-${options.now}-${Math.random().toString(36).slice(2)}`;
   if (!(await ports.leases.acquire(group.arn, holder, options.now, LEASE_MS))) {
@@ -446,9 +450,8 @@ async function applyUnderLease(
     };
   }
   try {
-    const [registered, ownership] = await Promise.all([ports.targetGroups.describe(group.arn), ports.ownership.load(group.arn)]);
-    ports.schedule.setDescribed(group.arn, options.now);
-    const locked: TargetGroupPlan = { ...planAgainst(group, desired, { registered, owned: ownership.value.targets }), check };
+    const { registered, ownership, fromMark } = await registrationsUnderLease(group.arn, readBefore, ports, options);
+    const locked: TargetGroupPlan = { ...planAgainst(group, desired, { registered, owned: ownership.value.targets }), check, ...(fromMark ? { fromMark } : {}) };
     const owned = [...ownership.value.targets].sort();
     const claimed = [...new Set([...owned, ...locked.owned])].sort();
     let version = ownership.version;
@@ -460,10 +463,46 @@ async function applyUnderLease(
     const batchSize = options.batchSize ?? 100;
     for (const batch of batches(locked.register, batchSize)) await ports.targetGroups.register(group.arn, batch, locked.availabilityZone);
     for (const batch of batches(locked.deregister, batchSize)) await ports.targetGroups.deregister(group.arn, batch);
-    const stale = claimed.join() !== locked.owned.join() || ownership.value.converged?.digest !== digest || version !== ownership.version;
-    if (stale) await ports.ownership.save(group.arn, { targets: locked.owned, converged: { digest, at: options.now } }, version);
+    const before = ownership.value.converged;
+    const mark: ConvergedMark = fromMark
+      ? { digest, at: options.now, describedAt: before!.describedAt!, othersRegistered: 0 }
+      : { digest, at: options.now, describedAt: options.now, othersRegistered: othersRegistered(registered, locked) };
+    const stale = claimed.join() !== locked.owned.join() || version !== ownership.version || !sameMark(before, mark);
+    if (stale) await ports.ownership.save(group.arn, { targets: locked.owned, converged: mark }, version);
     return locked;
   } finally {
     await ports.leases.release(group.arn, holder);
   }
 }
+
+/**
+ * What the group holds, read under its lease. A group whose ownership vouches for its registrations
+ * (plannableFromMark), as read under the lease, is planned from it; any other is described. The read before the
+ * lease only says which is likely: the ownership first (then a describe if it no longer vouches), or both at once.
+ */
+async function registrationsUnderLease(
+  arn: string,
+  readBefore: Versioned<GroupOwnership> | undefined,
+  ports: SyncPorts,
+  options: SyncOptions,
+): Promise<{ registered: readonly TargetRef[]; ownership: Versioned<GroupOwnership>; fromMark: boolean }> {
+  const fullCheckMs = options.fullCheckMs ?? FULL_CHECK_MS;
+  const plannable = (ownership: Versioned<GroupOwnership>) =>
+    plannableFromMark(arn, ownership.value.converged, ports.schedule.describedAt(arn), options.now, fullCheckMs);
+  let registered: Promise<readonly TargetRef[]> | undefined;
+  let ownership: Versioned<GroupOwnership>;
+  if (readBefore && plannable(readBefore)) {
+    ownership = await ports.ownership.load(arn);
+    if (plannable(ownership)) return { registered: registeredPerMark(ownership.value.targets), ownership, fromMark: true };
+    registered = ports.targetGroups.describe(arn);
+  } else {
+    registered = ports.targetGroups.describe(arn);
+    ownership = await ports.ownership.load(arn);
+  }
+  const described = await registered;
+  ports.schedule.setDescribed(arn, options.now);
+  return { registered: described, ownership, fromMark: false };
+}
+
+const sameMark = (a: ConvergedMark | undefined, b: ConvergedMark) =>
+  a?.digest === b.digest && a.describedAt === b.describedAt && a.othersRegistered === b.othersRegistered;

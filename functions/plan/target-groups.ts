@@ -47,6 +47,8 @@ export interface TargetGroupPlan {
   readonly busy?: boolean;
   /** Why the run looked at the group (groupCheck); "skip": it was not described, and nothing changed. */
   readonly check?: GroupCheck;
+  /** A changed group planned from its converged mark, without a describe (plannableFromMark). */
+  readonly fromMark?: true;
 }
 
 export const targetKey = (t: TargetRef) => `${t.id}:${t.port}`;
@@ -125,6 +127,45 @@ export interface ConvergedMark {
   readonly digest: string;
   /** When (epoch ms). */
   readonly at: number;
+  /**
+   * When the group's registrations were last read (DescribeTargetHealth) by a converge, epoch ms. Absent in marks
+   * written before converges could skip the describe: their `at` is when they described.
+   */
+  readonly describedAt?: number;
+  /** Registered targets (not draining) this system did not own at that describe: someone else's. */
+  readonly othersRegistered?: number;
+}
+
+/** When the mark's group was last described: `describedAt`, or `at` for a mark from before it existed. */
+export const markDescribedAt = (mark: ConvergedMark): number => mark.describedAt ?? mark.at;
+
+/**
+ * Whether a changed group may be planned from its mark instead of a describe: the last converge left it holding
+ * exactly the targets this system owns (nobody else's registered then, counted at that describe, and no claim
+ * since without its mark: a claim erases the mark until the registrations are done), and its full check is not
+ * due, so any drift made by someone else since is the same the unchanged groups tolerate until theirs. ELB meters
+ * Describe* calls per account (a burst of 40, 10 a second in its documented example), so a drift touching many
+ * groups would otherwise wait on describes.
+ */
+export function plannableFromMark(arn: string, mark: ConvergedMark | undefined, lastDescribedAt: number | undefined, now: number, fullCheckMs: number): mark is ConvergedMark {
+  return mark !== undefined && mark.describedAt !== undefined && mark.othersRegistered === 0 && fullCheckOverdueMs(arn, mark, lastDescribedAt, now, fullCheckMs) < 0;
+}
+
+/** The group's registrations as its mark vouches for them: exactly the owned targets ("id:port", the id may be IPv6). */
+export function registeredPerMark(owned: readonly string[]): TargetRef[] {
+  return owned.map((key) => {
+    const colon = key.lastIndexOf(":");
+    return { id: key.slice(0, colon), port: Number(key.slice(colon + 1)) };
+  });
+}
+
+/** Registered targets (not draining) that stay registered and unowned once the plan is applied: someone else's. */
+export function othersRegistered(registered: readonly TargetRef[], plan: Pick<TargetGroupPlan, "owned" | "deregister">): number {
+  const mine = new Set(plan.owned);
+  for (const target of plan.deregister) mine.add(targetKey(target));
+  let others = 0;
+  for (const target of registered) if (!mine.has(targetKey(target))) others++;
+  return others;
 }
 
 /** "deferred": its full check was due, but more urgent ones filled this run's share (limitFullChecks). */
@@ -143,7 +184,7 @@ export function groupCheck(arn: string, digest: string, stored: ConvergedMark | 
 
 /** How long ago the group's full check fell due (negative: not yet). */
 export function fullCheckOverdueMs(arn: string, stored: ConvergedMark, lastDescribedAt: number | undefined, now: number, fullCheckMs: number): number {
-  const since = Math.max(stored.at, lastDescribedAt ?? Number.NEGATIVE_INFINITY);
+  const since = Math.max(markDescribedAt(stored), lastDescribedAt ?? Number.NEGATIVE_INFINITY);
   return now - since - fullCheckMs * (0.5 + 0.5 * spread(arn));
 }
 

@@ -9,7 +9,9 @@ import { DescribeTargetHealthCommand, RegisterTargetsCommand } from "@aws-sdk/cl
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import "aws-sdk-client-mock-vitest/extend";
 import type { TargetGroupModel } from "../../functions/fleet/load.ts";
-import { desiredDigest, desiredTargets, groupCheck, limitFullChecks } from "../../functions/plan/target-groups.ts";
+import {
+  desiredDigest, desiredTargets, groupCheck, limitFullChecks, othersRegistered, plannableFromMark, registeredPerMark,
+} from "../../functions/plan/target-groups.ts";
 import { memoryDnsPorts } from "../../functions/dns/memory.ts";
 import { FULL_CHECK_MS, syncDns } from "../../functions/dns/sync.ts";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.ts";
@@ -53,6 +55,65 @@ describe("groupCheck (the rule)", () => {
   });
 });
 
+describe("planning a changed group from its mark (the rule)", () => {
+  const at = 1_000_000;
+  const mark = { digest: "d", at, describedAt: at, othersRegistered: 0 };
+
+  it("only a mark that counted nobody else's targets at a describe, with the group's full check not due", () => {
+    expect(plannableFromMark(ARN, mark, undefined, at + 60_000, FULL_CHECK_MS)).toBe(true);
+    expect(plannableFromMark(ARN, undefined, undefined, at + 60_000, FULL_CHECK_MS)).toBe(false);
+    expect(plannableFromMark(ARN, { ...mark, othersRegistered: 1 }, undefined, at + 60_000, FULL_CHECK_MS)).toBe(false);
+    expect(plannableFromMark(ARN, { digest: "d", at }, undefined, at + 60_000, FULL_CHECK_MS)).toBe(false); // written before describedAt
+    expect(plannableFromMark(ARN, mark, undefined, at + FULL_CHECK_MS, FULL_CHECK_MS)).toBe(false); // due: describe
+    // A converge planned from the mark moves `at`, not `describedAt`: the full check stays due on time.
+    expect(plannableFromMark(ARN, { ...mark, at: at + FULL_CHECK_MS - 1 }, undefined, at + FULL_CHECK_MS, FULL_CHECK_MS)).toBe(false);
+    expect(groupCheck(ARN, "d", { ...mark, at: at + FULL_CHECK_MS - 1 }, undefined, at + FULL_CHECK_MS, FULL_CHECK_MS)).toBe("full");
+  });
+
+  it("reads owned keys back as targets, IPv6 ones included, and counts what stays registered and unowned", () => {
+    expect(registeredPerMark(["10.0.0.1:443", "fd00::1:8443"])).toEqual([{ id: "10.0.0.1", port: 443 }, { id: "fd00::1", port: 8443 }]);
+    const registered = [{ id: "10.0.0.1", port: 443 }, { id: "10.0.0.2", port: 443 }, { id: "10.0.0.9", port: 443 }];
+    expect(othersRegistered(registered, { owned: ["10.0.0.1:443"], deregister: [{ id: "10.0.0.2", port: 443 }] })).toBe(1);
+    expect(othersRegistered(registered, { owned: ["10.0.0.1:443", "10.0.0.2:443", "10.0.0.9:443"], deregister: [] })).toBe(0);
+  });
+
+  it("a group whose mark another run erased between this run's read and its lease is described", async () => {
+    const fleetYaml = `version: 1\ntargetGroups:\n  g: { arn: ${ARN}, port: 443, targets: [app.test] }
+services:
+  router:
+    kind: haproxy
+    listeners: [{ name: a, port: 443, backends: [{ host: 10.0.0.1, port: 443 }] }]
+`;
+    let answer = ["10.0.0.1"];
+    const ports = memoryDnsPorts({ commit: "c1", files: { "fleet.yaml": fleetYaml } }, () => ({ lookup: async () => ({ kind: "answer" as const, addresses: answer, ttlSeconds: 60 }) }));
+    await syncDns({ scope: "due" }, ports, { now: 0 });
+    const describe = vi.spyOn(ports.targetGroups, "describe");
+    // After this run read the ownership and before it takes the lease, another run claims a target (a claim
+    // carries no mark), registers it and dies before its mark: only a describe knows what is registered now.
+    const acquire = ports.leases.acquire.bind(ports.leases);
+    ports.leases.acquire = async (...args) => {
+      const current = await ports.ownership.load(ARN);
+      await ports.ownership.save(ARN, { targets: [...current.value.targets, "10.0.0.7:443"] }, current.version);
+      await ports.targetGroups.register(ARN, [{ id: "10.0.0.7", port: 443 }]);
+      ports.leases.acquire = acquire;
+      return acquire(...args);
+    };
+    answer = ["10.0.0.1", "10.0.0.2"];
+    const report = await syncDns({ scope: "due" }, ports, { now: 61_000 });
+    expect(describe).toHaveBeenCalledWith(ARN);
+    expect(report.targetGroups[0]).toMatchObject({ check: "changed", register: [{ id: "10.0.0.2", port: 443 }], deregister: [{ id: "10.0.0.7", port: 443 }] });
+    expect(report.targetGroups[0]!.fromMark).toBeUndefined();
+
+    // Left converged by that describe: the next change is planned from the mark again.
+    describe.mockClear();
+    answer = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
+    const next = await syncDns({ scope: "due" }, ports, { now: 122_000 });
+    expect(describe).not.toHaveBeenCalled();
+    expect(next.targetGroups[0]).toMatchObject({ check: "changed", fromMark: true, register: [{ id: "10.0.0.3", port: 443 }], deregister: [] });
+    expect([...ports.targetGroups.registered.get(ARN)!.keys()].sort()).toEqual(["10.0.0.1:443", "10.0.0.2:443", "10.0.0.3:443"]);
+  });
+});
+
 describe("full checks per run", () => {
   it("keeps the most overdue, defers the rest, and leaves other checks as they are", () => {
     const checks = [
@@ -93,7 +154,7 @@ describe("through the handler", () => {
     memoryLimitInMB: "512", awsRequestId: "req-1", logGroupName: "/aws/lambda/dns-sync", logStreamName: "s", callbackWaitsForEmptyEventLoop: true,
     getRemainingTimeInMillis: () => 60_000,
   } as unknown as Context;
-  type Summary = { groups: { skipped: number; changed: number; fullChecks: number; driftRepaired: number; fullChecksDeferred: number } };
+  type Summary = { groups: { skipped: number; changed: number; changedFromMark: number; fullChecks: number; driftRepaired: number; fullChecksDeferred: number } };
   type Handler = (event: unknown, context: Context) => Promise<Summary>;
 
   let server: TestDnsServer;
@@ -105,6 +166,8 @@ describe("through the handler", () => {
     return (await import("../../functions/dns-sync.ts")).handler as unknown as Handler;
   };
   const describes = () => aws.elb.commandCalls(DescribeTargetHealthCommand).length;
+  const mark = (arn: string) => aws.items.get(`owner#${arn}|targets`)?.converged as Record<string, number> | undefined;
+  let converged: number;
   const later = (ms: number) => vi.setSystemTime(Date.now() + ms);
 
   beforeAll(async () => {
@@ -134,7 +197,9 @@ services:
 `;
     aws.objects.set("accepted/current.json", { body: JSON.stringify({ commit: "abc123", files: { "fleet.yaml": fleetYaml } }), metadata: {} });
     handler = await coldStart();
-    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 0, changed: 2, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
+    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 0, changed: 2, changedFromMark: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
+    converged = Date.now();
+    expect(mark(ARN)).toEqual({ digest: expect.any(String), at: converged, describedAt: converged, othersRegistered: 0 });
     aws.resetHistory();
   });
   afterEach(() => {
@@ -144,10 +209,10 @@ services:
 
   it("a run whose names answer as before describes no group and writes nothing, warm or after a cold start", async () => {
     later(61_000);
-    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 2, changed: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
+    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 2, changed: 0, changedFromMark: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
     handler = await coldStart();
     later(61_000);
-    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 2, changed: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
+    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 2, changed: 0, changedFromMark: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
     expect(describes()).toBe(0);
     expect(aws.writes()).toEqual({});
   });
@@ -155,13 +220,16 @@ services:
   it("a name whose answer changed converges its group only, and the next run skips it again", async () => {
     server.set("db1.corp.test", { addresses: ["10.50.0.11", "10.50.0.12", "10.50.0.13"], ttl: 60 });
     later(61_000);
-    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 1, changed: 1, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
+    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 1, changed: 1, changedFromMark: 1, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
     expect(aws.registered(ARN)).toEqual(["10.50.0.11:5432", "10.50.0.12:5432", "10.50.0.13:5432"]);
-    expect(aws.elb).toHaveReceivedCommandWith(DescribeTargetHealthCommand, { TargetGroupArn: ARN });
-    expect(aws.elb).not.toHaveReceivedCommandWith(DescribeTargetHealthCommand, { TargetGroupArn: OTHER });
+    // Planned from the mark the first converge left (it described the group and found nobody else's targets):
+    // no describe, the new target registered alone, and the mark keeps when the group was last described.
+    expect(describes()).toBe(0);
+    expect(aws.elb).toHaveReceivedCommandWith(RegisterTargetsCommand, { TargetGroupArn: ARN, Targets: [{ Id: "10.50.0.13", Port: 5432 }] });
+    expect(mark(ARN)).toMatchObject({ at: Date.now(), describedAt: converged, othersRegistered: 0 });
     aws.resetHistory();
     later(61_000);
-    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 2, changed: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
+    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 2, changed: 0, changedFromMark: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
     expect(describes()).toBe(0);
   });
 
@@ -173,7 +241,7 @@ services:
 
     later(FULL_CHECK_MS);
     const summary = await handler(await scheduled(), context);
-    expect(summary.groups).toEqual({ skipped: 0, changed: 0, fullChecks: 2, driftRepaired: 1, fullChecksDeferred: 0 });
+    expect(summary.groups).toEqual({ skipped: 0, changed: 0, changedFromMark: 0, fullChecks: 2, driftRepaired: 1, fullChecksDeferred: 0 });
     expect(aws.registered(ARN)).toEqual(["10.50.0.11:5432", "10.50.0.12:5432"]);
     expect(aws.elb).toHaveReceivedCommandWith(RegisterTargetsCommand, { TargetGroupArn: ARN, Targets: [{ Id: "10.50.0.12", Port: 5432 }] });
     expect(aws.duplicateRegistrations).toEqual([]);
@@ -181,14 +249,58 @@ services:
     // The check that found nothing wrote nothing, and this environment does not check again before the period.
     aws.resetHistory();
     later(61_000);
-    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 2, changed: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
+    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 2, changed: 0, changedFromMark: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });
     expect(aws.writes()).toEqual({});
   });
 
   it("a full check that finds the group as converged writes nothing", async () => {
     later(FULL_CHECK_MS);
-    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 0, changed: 0, fullChecks: 2, driftRepaired: 0, fullChecksDeferred: 0 });
+    expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 0, changed: 0, changedFromMark: 0, fullChecks: 2, driftRepaired: 0, fullChecksDeferred: 0 });
     expect(describes()).toBe(2);
     expect(aws.writes()).toEqual({});
+  });
+
+  it("a changed group whose full check is due is described, and its mark records the describe", async () => {
+    server.set("db1.corp.test", { addresses: ["10.50.0.11", "10.50.0.12", "10.50.0.13"], ttl: 60 });
+    aws.group(ARN).delete("10.50.0.12:5432"); // someone else's drift: only a describe finds it
+    later(FULL_CHECK_MS);
+    expect((await handler(await scheduled(), context)).groups).toMatchObject({ changed: 1, changedFromMark: 0, fullChecks: 1 });
+    expect(aws.elb).toHaveReceivedCommandWith(DescribeTargetHealthCommand, { TargetGroupArn: ARN });
+    expect(aws.elb).toHaveReceivedCommandWith(RegisterTargetsCommand, { TargetGroupArn: ARN, Targets: [{ Id: "10.50.0.12", Port: 5432 }, { Id: "10.50.0.13", Port: 5432 }] });
+    expect(aws.registered(ARN)).toEqual(["10.50.0.11:5432", "10.50.0.12:5432", "10.50.0.13:5432"]);
+    expect(mark(ARN)).toMatchObject({ at: Date.now(), describedAt: Date.now(), othersRegistered: 0 });
+  });
+
+  it("a group holding someone else's target is described on every change; a full check that finds one newly there rewrites the mark", async () => {
+    aws.group(OTHER).set("10.50.1.99:636", { Id: "10.50.1.99", Port: 636 }); // registered by someone else after the converge
+    later(FULL_CHECK_MS);
+    expect((await handler(await scheduled(), context)).groups).toMatchObject({ fullChecks: 2, driftRepaired: 0 });
+    expect(mark(OTHER)).toMatchObject({ describedAt: Date.now(), othersRegistered: 1 });
+    expect(aws.registered(OTHER)).toContain("10.50.1.99:636"); // left alone: not ours
+    aws.resetHistory();
+
+    // The name now answers with that address as well: planned from a describe, the target is not claimed.
+    server.set("ldap.corp.test", { addresses: ["10.50.1.11", "10.50.1.99"], ttl: 60 });
+    later(61_000);
+    expect((await handler(await scheduled(), context)).groups).toMatchObject({ changed: 1, changedFromMark: 0 });
+    expect(aws.elb).toHaveReceivedCommandWith(DescribeTargetHealthCommand, { TargetGroupArn: OTHER });
+    expect(aws.elb).not.toHaveReceivedCommand(RegisterTargetsCommand);
+    expect(aws.items.get(`owner#${OTHER}|targets`)?.targets).toEqual(["10.50.1.11:636"]);
+  });
+
+  it("a mark written before converges could skip the describe (no describedAt) is described on change, then carries one", async () => {
+    const item = aws.items.get(`owner#${ARN}|targets`)!;
+    item.converged = { digest: (item.converged as { digest: string }).digest, at: converged };
+    server.set("db1.corp.test", { addresses: ["10.50.0.11"], ttl: 60 });
+    later(61_000);
+    await handler(await scheduled(), context);
+    later(61_000);
+    await handler(await scheduled(), context);
+    later(61_000);
+    const summary = await handler(await scheduled(), context); // the third miss removes 10.50.0.12
+    expect(summary.groups).toMatchObject({ changed: 1, changedFromMark: 0 });
+    expect(aws.elb).toHaveReceivedCommandWith(DescribeTargetHealthCommand, { TargetGroupArn: ARN });
+    expect(aws.registered(ARN)).toEqual(["10.50.0.11:5432"]);
+    expect(mark(ARN)).toMatchObject({ describedAt: Date.now(), othersRegistered: 0 });
   });
 });

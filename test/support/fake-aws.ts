@@ -108,6 +108,7 @@ export class FakeAws {
       }
       return {};
     }));
+    // "If the specified target does not exist, the action returns successfully." (ELB API Reference, DeregisterTargets)
     this.elb.on(DeregisterTargetsCommand).callsFake((input) => this.call(() => {
       for (const t of input.Targets) this.group(input.TargetGroupArn).delete(`${t.Id}:${t.Port}`);
       return {};
