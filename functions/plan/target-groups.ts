@@ -17,6 +17,14 @@
 //   same                                                              within its period  skip: no API call
 //   same                                                              older              full: describe anyway,
 //                                                                                         repairs others' drift
+//
+// How a changed group is planned (plannableFromMark), under its lease:
+//
+//   its mark, read under the lease                                    last described     registrations from
+//   --------------------------------------------------------------   ----------------   ---------------------
+//   counted nobody else's targets at its describe                     within its period  the mark: the owned set
+//   anything else (none, someone else's targets, written before       —                  a describe
+//   describedAt existed)                                              older              a describe
 import { createHash } from "node:crypto";
 import type { TargetGroupModel } from "../fleet/load.ts";
 import { isIPv4, isIpAddress, isPrivateAddress } from "../fleet/net.ts";
