@@ -7,8 +7,8 @@ import { loadFleet, type FleetModel, type TargetGroupModel } from "../fleet/load
 import { MemoryTree } from "../fleet/tree.ts";
 import { planDocuments, runtimeDocuments, type DocumentWrite } from "../plan/documents.ts";
 import {
-  batches, desiredDigest, desiredTargets, fullCheckOverdueMs, groupCheck, limitFullChecks, othersRegistered, planAgainst, plannableFromMark,
-  registeredPerMark, type ConvergedMark, type DesiredTargets, type GroupCheck, type TargetGroupPlan, type TargetRef,
+  batches, desiredDigest, desiredTargets, fullCheckOverdueMs, groupCheck, limitFullChecks, othersRegistered, planAgainst, planFromMark,
+  plannableFromMark, type ConvergedMark, type DesiredTargets, type GroupCheck, type TargetGroupPlan, type TargetRef,
 } from "../plan/target-groups.ts";
 import { recordId, recordsAffectedBy, recordsInFleet, type RecordKey } from "./names.ts";
 import {
@@ -126,6 +126,43 @@ export function trackerPolicy(model: FleetModel): TrackerPolicy {
 }
 
 export async function syncDns(request: SyncRequest, ports: SyncPorts, options: SyncOptions): Promise<SyncReport> {
+  const releases = new LeaseReleases(ports.leases);
+  let report: SyncReport;
+  try {
+    report = await runSync(request, ports, options, releases);
+  } finally {
+    await releases.finished(); // no release is left in flight when the run returns, however it ends
+  }
+  await releases.throwIfFailed();
+  return report;
+}
+
+/**
+ * A group's lease is released once its mark is written, without holding the group's slot: the next group's
+ * chain starts meanwhile, and the run waits for every release before it returns.
+ */
+class LeaseReleases {
+  private readonly pending: Array<Promise<Settled<void>>> = [];
+  private readonly leases: LeaseStore;
+  constructor(leases: LeaseStore) {
+    this.leases = leases;
+  }
+
+  release(resource: string, holder: string): void {
+    this.pending.push(settle(this.leases.release(resource, holder)));
+  }
+
+  async finished(): Promise<void> {
+    await Promise.all(this.pending);
+  }
+
+  /** A release that failed fails the run (its lease then expires by itself). */
+  async throwIfFailed(): Promise<void> {
+    for (const outcome of await Promise.all(this.pending)) unwrap(outcome);
+  }
+}
+
+async function runSync(request: SyncRequest, ports: SyncPorts, options: SyncOptions, releases: LeaseReleases): Promise<SyncReport> {
   const snapshot = await ports.config.load();
   if (!snapshot) return emptyReport({ skipped: "no accepted config yet" });
   const model = await acceptedModel(snapshot);
@@ -176,7 +213,7 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
       // The desired set is built again when the group's turn comes, not kept: groups wait here for a slot, and
       // at 100k names a queue of desired sets (500 targets each) does not fit in the deployed heap.
       changedPlans.set(index, settle(decided.then(({ decision, ownership }) => (decision.check === "changed"
-        ? convergeSlot(() => convergeTargetGroup({ ...decision, ownership }, addressesOf(familyOf(decision.group)), ports, options))
+        ? convergeSlot(() => convergeTargetGroup({ ...decision, ownership }, addressesOf(familyOf(decision.group)), ports, options, releases))
         : undefined))));
     }
   };
@@ -230,7 +267,7 @@ export async function syncDns(request: SyncRequest, ports: SyncPorts, options: S
       const outcomes = await Promise.all(decided.map(async (d, i) => (d.check === "changed"
         ? changedPlans.get(i)!
         : settle(convergeSlot(() => convergeTargetGroup(
-          { ...d, ownership: stored.get(d.group.arn) ?? NO_OWNERSHIP, check: checks[i]! }, addressesOf(familyOf(d.group)), ports, options))))));
+          { ...d, ownership: stored.get(d.group.arn) ?? NO_OWNERSHIP, check: checks[i]! }, addressesOf(familyOf(d.group)), ports, options, releases))))));
       return outcomes.map((outcome) => unwrap(outcome)!); // defined: a changed group's early plan, or the late one
     })()),
     announced,
@@ -412,6 +449,7 @@ async function convergeTargetGroup(
   addressesOf: (name: string) => readonly string[],
   ports: SyncPorts,
   options: SyncOptions,
+  releases: LeaseReleases,
 ): Promise<TargetGroupPlan> {
   if (check === "skip" || check === "deferred") {
     return {
@@ -420,7 +458,7 @@ async function convergeTargetGroup(
     };
   }
   const desired = desiredTargets(group, addressesOf);
-  if (check === "changed" && !options.dryRun) return applyUnderLease(group, desired, digest, check, ports, options, stored);
+  if (check === "changed" && !options.dryRun) return applyUnderLease(group, desired, digest, check, ports, options, releases, stored);
 
   const registered = await ports.targetGroups.describe(group.arn);
   const plan: TargetGroupPlan = { ...planAgainst(group, desired, { registered, owned: stored.value.targets }), check };
@@ -430,7 +468,7 @@ async function convergeTargetGroup(
   // In sync: the report keeps the stored list rather than a second copy of every target key.
   // A mark that no longer counts someone else's targets right is rewritten, so planning from it stays sound.
   const othersAsMarked = othersRegistered(registered, plan) === stored.value.converged?.othersRegistered;
-  return inSync && othersAsMarked ? { ...plan, owned: stored.value.targets } : applyUnderLease(group, desired, digest, check, ports, options);
+  return inSync && othersAsMarked ? { ...plan, owned: stored.value.targets } : applyUnderLease(group, desired, digest, check, ports, options, releases);
 }
 
 async function applyUnderLease(
@@ -440,6 +478,7 @@ async function applyUnderLease(
   check: GroupCheck,
   ports: SyncPorts,
   options: SyncOptions,
+  releases: LeaseReleases,
   readBefore?: Versioned<GroupOwnership>,
 ): Promise<TargetGroupPlan> {
   const holder = options.runId ?? `run-${options.now}-${Math.random().toString(36).slice(2)}`;
@@ -450,8 +489,11 @@ async function applyUnderLease(
     };
   }
   try {
-    const { registered, ownership, fromMark } = await registrationsUnderLease(group.arn, readBefore, ports, options);
-    const locked: TargetGroupPlan = { ...planAgainst(group, desired, { registered, owned: ownership.value.targets }), check, ...(fromMark ? { fromMark } : {}) };
+    const { registered, ownership } = await registrationsUnderLease(group.arn, readBefore, ports, options);
+    const fromMark = registered === "as marked";
+    const locked: TargetGroupPlan = fromMark
+      ? { ...planFromMark(group, desired, ownership.value.targets), check, fromMark }
+      : { ...planAgainst(group, desired, { registered, owned: ownership.value.targets }), check };
     const owned = [...ownership.value.targets].sort();
     const claimed = [...new Set([...owned, ...locked.owned])].sort();
     let version = ownership.version;
@@ -464,28 +506,28 @@ async function applyUnderLease(
     for (const batch of batches(locked.register, batchSize)) await ports.targetGroups.register(group.arn, batch, locked.availabilityZone);
     for (const batch of batches(locked.deregister, batchSize)) await ports.targetGroups.deregister(group.arn, batch);
     const before = ownership.value.converged;
-    const mark: ConvergedMark = fromMark
+    const mark: ConvergedMark = registered === "as marked"
       ? { digest, at: options.now, describedAt: before!.describedAt!, othersRegistered: 0 }
       : { digest, at: options.now, describedAt: options.now, othersRegistered: othersRegistered(registered, locked) };
     const stale = claimed.join() !== locked.owned.join() || version !== ownership.version || !sameMark(before, mark);
     if (stale) await ports.ownership.save(group.arn, { targets: locked.owned, converged: mark }, version);
     return locked;
   } finally {
-    await ports.leases.release(group.arn, holder);
+    releases.release(group.arn, holder);
   }
 }
 
 /**
- * What the group holds, read under its lease. A group whose ownership vouches for its registrations
- * (plannableFromMark), as read under the lease, is planned from it; any other is described. The read before the
- * lease only says which is likely: the ownership first (then a describe if it no longer vouches), or both at once.
+ * What the group holds, read under its lease: "as marked" when its ownership, as read under the lease, vouches
+ * for its registrations (plannableFromMark: exactly the owned targets), else a describe. The read before the lease
+ * only says which is likely: the ownership first (then a describe if it no longer vouches), or both at once.
  */
 async function registrationsUnderLease(
   arn: string,
   readBefore: Versioned<GroupOwnership> | undefined,
   ports: SyncPorts,
   options: SyncOptions,
-): Promise<{ registered: readonly TargetRef[]; ownership: Versioned<GroupOwnership>; fromMark: boolean }> {
+): Promise<{ registered: readonly TargetRef[] | "as marked"; ownership: Versioned<GroupOwnership> }> {
   const fullCheckMs = options.fullCheckMs ?? FULL_CHECK_MS;
   const plannable = (ownership: Versioned<GroupOwnership>) =>
     plannableFromMark(arn, ownership.value.converged, ports.schedule.describedAt(arn), options.now, fullCheckMs);
@@ -493,7 +535,7 @@ async function registrationsUnderLease(
   let ownership: Versioned<GroupOwnership>;
   if (readBefore && plannable(readBefore)) {
     ownership = await ports.ownership.load(arn);
-    if (plannable(ownership)) return { registered: registeredPerMark(ownership.value.targets), ownership, fromMark: true };
+    if (plannable(ownership)) return { registered: "as marked", ownership };
     registered = ports.targetGroups.describe(arn);
   } else {
     registered = ports.targetGroups.describe(arn);
@@ -501,7 +543,7 @@ async function registrationsUnderLease(
   }
   const described = await registered;
   ports.schedule.setDescribed(arn, options.now);
-  return { registered: described, ownership, fromMark: false };
+  return { registered: described, ownership };
 }
 
 const sameMark = (a: ConvergedMark | undefined, b: ConvergedMark) =>

@@ -159,12 +159,31 @@ export function plannableFromMark(arn: string, mark: ConvergedMark | undefined, 
   return mark !== undefined && mark.describedAt !== undefined && mark.othersRegistered === 0 && fullCheckOverdueMs(arn, mark, lastDescribedAt, now, fullCheckMs) < 0;
 }
 
-/** The group's registrations as its mark vouches for them: exactly the owned targets ("id:port", the id may be IPv6). */
-export function registeredPerMark(owned: readonly string[]): TargetRef[] {
-  return owned.map((key) => {
-    const colon = key.lastIndexOf(":");
-    return { id: key.slice(0, colon), port: Number(key.slice(colon + 1)) };
-  });
+/** A target key ("id:port", the id may be IPv6) read back as the target. */
+const targetOf = (key: string): TargetRef => {
+  const colon = key.lastIndexOf(":");
+  return { id: key.slice(0, colon), port: Number(key.slice(colon + 1)) };
+};
+
+/**
+ * planAgainst with the registrations the mark vouches for (exactly the owned targets), without building them:
+ * register what is desired and not owned, deregister what is owned and not desired, own what is desired.
+ */
+export function planFromMark(group: TargetGroupModel, wanted: DesiredTargets, owned: readonly string[]): TargetGroupPlan {
+  const desired = wanted.targets;
+  const mine = new Set(owned);
+  const registerKeys: string[] = [];
+  for (const key of desired.keys()) if (!mine.has(key)) registerKeys.push(key);
+  const deregisterKeys = owned.filter((key) => !desired.has(key));
+  return {
+    group: group.name,
+    arn: group.arn,
+    ...(group.availabilityZone ? { availabilityZone: group.availabilityZone } : {}),
+    register: registerKeys.sort().map((key) => desired.get(key)!),
+    deregister: deregisterKeys.sort().map(targetOf),
+    owned: [...desired.keys()].sort(),
+    skipped: wanted.skipped,
+  };
 }
 
 /** Registered targets (not draining) that stay registered and unowned once the plan is applied: someone else's. */

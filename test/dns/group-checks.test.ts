@@ -6,11 +6,12 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Context } from "aws-lambda";
 import { DescribeTargetHealthCommand, RegisterTargetsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import "aws-sdk-client-mock-vitest/extend";
 import type { TargetGroupModel } from "../../functions/fleet/load.ts";
 import {
-  desiredDigest, desiredTargets, groupCheck, limitFullChecks, othersRegistered, plannableFromMark, registeredPerMark,
+  desiredDigest, desiredTargets, groupCheck, limitFullChecks, othersRegistered, planAgainst, planFromMark, plannableFromMark,
 } from "../../functions/plan/target-groups.ts";
 import { memoryDnsPorts } from "../../functions/dns/memory.ts";
 import { FULL_CHECK_MS, syncDns } from "../../functions/dns/sync.ts";
@@ -70,8 +71,23 @@ describe("planning a changed group from its mark (the rule)", () => {
     expect(groupCheck(ARN, "d", { ...mark, at: at + FULL_CHECK_MS - 1 }, undefined, at + FULL_CHECK_MS, FULL_CHECK_MS)).toBe("full");
   });
 
-  it("reads owned keys back as targets, IPv6 ones included, and counts what stays registered and unowned", () => {
-    expect(registeredPerMark(["10.0.0.1:443", "fd00::1:8443"])).toEqual([{ id: "10.0.0.1", port: 443 }, { id: "fd00::1", port: 8443 }]);
+  it("plans exactly as a describe finding the owned targets registered would (IPv6 keys, adoptExisting, any sets)", () => {
+    const asRegistered = (owned: readonly string[]) => owned.map((key) => ({ id: key.slice(0, key.lastIndexOf(":")), port: Number(key.slice(key.lastIndexOf(":") + 1)) }));
+    const address = fc.oneof(fc.integer({ min: 1, max: 12 }).map((n) => `10.0.0.${n}`), fc.integer({ min: 1, max: 12 }).map((n) => `fd00::${n.toString(16)}`));
+    fc.assert(fc.property(
+      fc.uniqueArray(address, { maxLength: 8 }), fc.uniqueArray(address, { maxLength: 8 }), fc.boolean(), fc.constantFrom<"ipv4" | "ipv6">("ipv4", "ipv6"),
+      (answer, ownedAddresses, adoptExisting, ipAddressType) => {
+        const group: TargetGroupModel = { name: "g", arn: ARN, port: 443, targets: ["app.test"], ipAddressType, adoptExisting };
+        const wanted = desiredTargets(group, () => answer);
+        const owned = ownedAddresses.map((a) => `${a}:443`).sort();
+        expect(planFromMark(group, wanted, owned)).toEqual(planAgainst(group, wanted, { registered: asRegistered(owned), owned }));
+      },
+    ), { numRuns: 300 });
+    expect(planFromMark({ name: "g", arn: ARN, port: 443, targets: [], ipAddressType: "ipv6", adoptExisting: false }, { targets: new Map(), skipped: [] }, ["fd00::1:443"]).deregister)
+      .toEqual([{ id: "fd00::1", port: 443 }]);
+  });
+
+  it("counts what stays registered and unowned", () => {
     const registered = [{ id: "10.0.0.1", port: 443 }, { id: "10.0.0.2", port: 443 }, { id: "10.0.0.9", port: 443 }];
     expect(othersRegistered(registered, { owned: ["10.0.0.1:443"], deregister: [{ id: "10.0.0.2", port: 443 }] })).toBe(1);
     expect(othersRegistered(registered, { owned: ["10.0.0.1:443", "10.0.0.2:443", "10.0.0.9:443"], deregister: [] })).toBe(0);

@@ -1,7 +1,7 @@
 // A changed target group is converged as soon as every record it names is tracked, while later chunks are
 // still being looked up; a failure in a later chunk still fails the run, but only after the groups already
 // started have finished and released their leases. Plus the readiness bookkeeping and the limiter as rules.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { TargetGroupModel } from "../../functions/fleet/load.ts";
 import { groupReadiness, limiter } from "../../functions/dns/group-readiness.ts";
 import { memoryDnsPorts } from "../../functions/dns/memory.ts";
@@ -78,6 +78,45 @@ describe("converging a group while later chunks are tracked", () => {
     expect(ports.targetGroups.registered.has(SECOND)).toBe(false);
     expect(ports.leases.leases.size).toBe(0);
     await expect(ports.ownership.load(FIRST).then((o) => o.value.targets.length)).resolves.toBe(10);
+  });
+});
+
+describe("releasing a group's lease", () => {
+  it("does not hold the group's slot: the next group's chain starts before the release is answered, and the run waits for it", async () => {
+    const events: string[] = [];
+    const ports = recordedPorts(events);
+    const release = ports.leases.release.bind(ports.leases);
+    let unblock!: () => void;
+    const blocked = new Promise<void>((resolve) => (unblock = resolve));
+    ports.leases.release = async (resource, holder) => {
+      events.push(`release ${resource === FIRST ? "first" : "second"}`);
+      if (resource === FIRST) await blocked; // the first release is slow to answer
+      return release(resource, holder);
+    };
+    let returned = false;
+    const run = syncDns({ scope: "due" }, ports, { now: 1_000, chunkSize: 5, concurrency: 4, groupConcurrency: 1 }).then((report) => {
+      returned = true;
+      return report;
+    });
+    await vi.waitFor(() => expect(events).toContain("release second"));
+    expect(events.indexOf("register second")).toBeGreaterThan(events.indexOf("release first"));
+    expect(returned).toBe(false);
+    expect(ports.leases.leases.has(FIRST)).toBe(true);
+    unblock();
+    await run;
+    expect(ports.leases.leases.size).toBe(0);
+  });
+
+  it("a release that fails fails the run, once every other release is done", async () => {
+    const ports = recordedPorts([]);
+    const release = ports.leases.release.bind(ports.leases);
+    ports.leases.release = async (resource, holder) => {
+      if (resource === FIRST) throw new Error("state table unavailable");
+      return release(resource, holder);
+    };
+    await expect(syncDns({ scope: "due" }, ports, { now: 1_000, chunkSize: 5, concurrency: 4 })).rejects.toThrow(/state table unavailable/);
+    expect(ports.leases.leases.has(SECOND)).toBe(false);
+    expect(ports.targetGroups.registered.get(FIRST)?.size).toBe(10);
   });
 });
 
