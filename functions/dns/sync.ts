@@ -7,7 +7,7 @@ import { loadFleet, type FleetModel, type TargetGroupModel } from "../fleet/load
 import { MemoryTree } from "../fleet/tree.ts";
 import { planDocuments, runtimeDocuments, type DocumentWrite } from "../plan/documents.ts";
 import {
-  batches, desiredDigest, desiredTargets, fullCheckOverdueMs, groupCheck, limitFullChecks, othersRegistered, planAgainst, planFromMark,
+  batches, desiredDigestOf, desiredTargets, fullCheckOverdueMs, groupCheck, limitFullChecks, othersRegistered, planAgainst, planFromMark,
   plannableFromMark, type ConvergedMark, type DesiredTargets, type GroupCheck, type TargetGroupPlan, type TargetRef,
 } from "../plan/target-groups.ts";
 import { recordId, recordsAffectedBy, recordsInFleet, type RecordKey } from "./names.ts";
@@ -201,13 +201,12 @@ async function runSync(request: SyncRequest, ports: SyncPorts, options: SyncOpti
       const decided = (async () => {
         const group = groups[index]!;
         const ownership = (await stored).get(group.arn) ?? NO_OWNERSHIP;
-        const desired = desiredTargets(group, addressesOf(familyOf(group)));
-        const digest = desiredDigest(group, desired);
+        const { digest, skipped } = desiredDigestOf(group, addressesOf(familyOf(group)));
         const mark = ownership.value.converged;
         const described = ports.schedule.describedAt(group.arn);
         const check = groupCheck(group.arn, digest, mark, described, options.now, fullCheckMs);
         const overdueMs = check === "full" ? fullCheckOverdueMs(group.arn, mark!, described, options.now, fullCheckMs) : 0;
-        return { decision: { group, digest, check, overdueMs, skipped: desired.skipped }, ownership };
+        return { decision: { group, digest, check, overdueMs, skipped }, ownership };
       })();
       decisions[index] = settle(decided.then(({ decision }) => decision));
       // The desired set is built again when the group's turn comes, not kept: groups wait here for a slot, and

@@ -69,8 +69,28 @@ export interface DesiredTargets {
 }
 
 export function desiredTargets(group: TargetGroupModel, addressesOf: (name: string) => readonly string[]): DesiredTargets {
-  const skipped: Array<{ address: string; reason: string }> = [];
   const targets = new Map<string, TargetRef>();
+  const skipped = classifyDesired(group, addressesOf, (key, address) => targets.set(key, { id: address, port: group.port }));
+  return { targets, skipped };
+}
+
+/**
+ * desiredDigest(group, desiredTargets(group, addressesOf)) without building the targets: a run decides every
+ * group (1,000 of 500 targets at 100k names) and most need nothing more than the digest.
+ */
+export function desiredDigestOf(group: TargetGroupModel, addressesOf: (name: string) => readonly string[]): { digest: string; skipped: DesiredTargets["skipped"] } {
+  const keys = new Set<string>();
+  const skipped = classifyDesired(group, addressesOf, (key) => keys.add(key));
+  return { digest: digestOfKeys(group, [...keys]), skipped };
+}
+
+/** Calls `keep` with each address that can be one of the group's targets; returns the others with their reason. */
+function classifyDesired(
+  group: TargetGroupModel,
+  addressesOf: (name: string) => readonly string[],
+  keep: (key: string, address: string) => void,
+): Array<{ address: string; reason: string }> {
+  const skipped: Array<{ address: string; reason: string }> = [];
   const wantsIPv4 = group.ipAddressType === "ipv4";
   for (const target of group.targets) {
     for (const address of isIpAddress(target) ? [target] : addressesOf(target)) {
@@ -78,10 +98,10 @@ export function desiredTargets(group: TargetGroupModel, addressesOf: (name: stri
       if (privateV4 === false || (privateV4 === undefined && !isPrivateAddress(address))) {
         skipped.push({ address, reason: `${target} resolved to a public address; NLB IP targets must be private` });
       } else if ((privateV4 === true || isIPv4(address)) !== wantsIPv4) skipped.push({ address, reason: `not ${group.ipAddressType}` });
-      else targets.set(`${address}:${group.port}`, { id: address, port: group.port });
+      else keep(`${address}:${group.port}`, address);
     }
   }
-  return { targets, skipped };
+  return skipped;
 }
 
 const DOT = 46;
@@ -125,9 +145,13 @@ export function privateIPv4(address: string): boolean | undefined {
  * against an unchanged group would change nothing.
  */
 export function desiredDigest(group: TargetGroupModel, desired: DesiredTargets): string {
-  const hash = createHash("sha256").update(`${group.arn}\n${group.availabilityZone ?? ""}\n${group.adoptExisting}\n`);
-  for (const key of [...desired.targets.keys()].sort()) hash.update(key).update("\n");
-  return hash.digest("base64url");
+  return digestOfKeys(group, [...desired.targets.keys()]);
+}
+
+function digestOfKeys(group: TargetGroupModel, keys: string[]): string {
+  // One update of the joined text hashes the same bytes as one update per key, without a native call each.
+  const text = keys.length === 0 ? "" : `${keys.sort().join("\n")}\n`;
+  return createHash("sha256").update(`${group.arn}\n${group.availabilityZone ?? ""}\n${group.adoptExisting}\n`).update(text).digest("base64url");
 }
 
 /** Stored with the group's ownership when a run leaves it converged. */

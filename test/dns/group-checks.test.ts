@@ -2,6 +2,7 @@
 // skipped until its full check is due, and a full check repairs drift made by someone else. Through the
 // real handler, the real SDK clients (aws-sdk-client-mock answering with an in-memory AWS) and a real DNS
 // server on loopback; and the rule itself as a table.
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Context } from "aws-lambda";
@@ -11,7 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import "aws-sdk-client-mock-vitest/extend";
 import type { TargetGroupModel } from "../../functions/fleet/load.ts";
 import {
-  desiredDigest, desiredTargets, groupCheck, limitFullChecks, othersRegistered, planAgainst, planFromMark, plannableFromMark,
+  desiredDigest, desiredDigestOf, desiredTargets, groupCheck, limitFullChecks, othersRegistered, planAgainst, planFromMark, plannableFromMark,
 } from "../../functions/plan/target-groups.ts";
 import { memoryDnsPorts } from "../../functions/dns/memory.ts";
 import { FULL_CHECK_MS, syncDns } from "../../functions/dns/sync.ts";
@@ -32,6 +33,22 @@ describe("groupCheck (the rule)", () => {
     expect(desiredDigest({ ...group, adoptExisting: true }, desired(["10.0.0.1", "10.0.0.2"]))).not.toBe(digest);
     expect(desiredDigest({ ...group, availabilityZone: "all" }, desired(["10.0.0.1", "10.0.0.2"]))).not.toBe(digest);
     expect(desiredDigest({ ...group, port: 8443 }, desiredTargets({ ...group, port: 8443 }, () => ["10.0.0.1", "10.0.0.2"]))).not.toBe(digest);
+  });
+
+  it("a digest is the one stored marks hold (header, then each sorted key and a newline), with or without building the targets", () => {
+    const asStored = (g: TargetGroupModel, keys: string[]) => {
+      const hash = createHash("sha256").update(`${g.arn}\n${g.availabilityZone ?? ""}\n${g.adoptExisting}\n`);
+      for (const key of [...keys].sort()) hash.update(key).update("\n");
+      return hash.digest("base64url");
+    };
+    const address = fc.oneof(fc.integer({ min: 0, max: 40 }).map((n) => `10.0.0.${n}`), fc.constantFrom("8.8.8.8", "fd00::1", "2001:db8::1", "10.0.0.01"));
+    fc.assert(fc.property(fc.array(address, { maxLength: 12 }), fc.boolean(), fc.constantFrom<"ipv4" | "ipv6">("ipv4", "ipv6"), (answer, adoptExisting, ipAddressType) => {
+      const g: TargetGroupModel = { ...group, adoptExisting, ipAddressType };
+      const wanted = desiredTargets(g, () => answer);
+      const stored = asStored(g, [...wanted.targets.keys()]);
+      expect(desiredDigest(g, wanted)).toBe(stored);
+      expect(desiredDigestOf(g, () => answer)).toEqual({ digest: stored, skipped: wanted.skipped });
+    }), { numRuns: 300 });
   });
 
   it("changed desired targets (or none converged yet) → changed; the same → skip until the full check; then full", () => {
