@@ -3,7 +3,7 @@
 // The fake keeps its data compact (items as JSON text, registrations as differences from the fixture)
 // so the process's memory is the loop's. It counts calls, writes and round trips per service
 // (round trips: time with a call of that service in flight ÷ its latency).
-import { ConditionalCheckFailedException, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, DynamoDBClient, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { S3Client } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
@@ -27,7 +27,7 @@ export const LATENCY_MS = { DynamoDB: 10, ELB: 50, S3: 20 } as const;
 export type Service = keyof typeof LATENCY_MS;
 const BUCKET = "config-bucket";
 const TABLE = "state";
-const WRITES = new Set(["PutCommand", "DeleteCommand", "RegisterTargetsCommand", "DeregisterTargetsCommand", "PutObjectCommand"]);
+const WRITES = new Set(["PutCommand", "DeleteCommand", "TransactWriteCommand", "RegisterTargetsCommand", "DeregisterTargetsCommand", "PutObjectCommand"]);
 const FULL_CHECK_MS = 15 * 60_000;
 
 type Input = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -82,6 +82,16 @@ export class BenchAws {
     for (const service of Object.keys(this.busyMs) as Service[]) this.busyMs[service] = 0;
   }
 
+  /** Whether the item at `key` meets a write's condition (the adapters' three). */
+  private holds(key: string, input: Input): boolean {
+    const stored = this.items.get(key);
+    const existing = stored === undefined ? undefined : JSON.parse(stored);
+    const values = input.ExpressionAttributeValues ?? {};
+    return input.ConditionExpression === "attribute_not_exists(pk)" ? existing === undefined
+      : input.ConditionExpression === "version = :expected" ? existing?.version === values[":expected"]
+        : existing === undefined || existing.leaseUntil < values[":now"] || existing.holder === values[":holder"];
+  }
+
   private answer(name: string, input: Input): unknown {
     switch (name) {
       case "BatchGetCommand": {
@@ -95,14 +105,21 @@ export class BenchAws {
       }
       case "PutCommand": {
         const key = `${input.Item.pk}|${input.Item.sk}`;
-        const stored = this.items.get(key);
-        const existing = stored === undefined ? undefined : JSON.parse(stored);
-        const values = input.ExpressionAttributeValues ?? {};
-        const ok = input.ConditionExpression === "attribute_not_exists(pk)" ? existing === undefined
-          : input.ConditionExpression === "version = :expected" ? existing?.version === values[":expected"]
-            : existing === undefined || existing.leaseUntil < values[":now"] || existing.holder === values[":holder"];
-        if (!ok) throw new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} });
+        if (!this.holds(key, input)) throw new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} });
         this.items.set(key, JSON.stringify(input.Item));
+        return {};
+      }
+      case "TransactWriteCommand": {
+        const actions = (input.TransactItems as Input[]).map((item) => {
+          const [kind, action] = Object.entries(item)[0] as [string, Input];
+          const key = kind === "Put" ? action.Item : action.Key;
+          return { kind, action, key: `${key.pk}|${key.sk}` };
+        });
+        const reasons = actions.map(({ key, action }) => ({ Code: this.holds(key, action) ? "None" : "ConditionalCheckFailed" }));
+        if (reasons.some((r) => r.Code !== "None")) {
+          throw new TransactionCanceledException({ message: "Transaction cancelled", $metadata: {}, CancellationReasons: reasons });
+        }
+        for (const { kind, action, key } of actions) if (kind === "Put") this.items.set(key, JSON.stringify(action.Item));
         return {};
       }
       case "DeleteCommand": {

@@ -58,7 +58,10 @@ const ports: SyncPorts = {
   ...memory,
   config: slow(memory.config, { load: "S3 GetObject (accepted config)" }),
   state: slow(memory.state, { load: "DynamoDB BatchGetItem", save: "DynamoDB PutItem (state)" }),
-  ownership: slow(memory.ownership, { load: "DynamoDB GetItem (ownership)", loadMany: "DynamoDB BatchGetItem (ownership)", save: "DynamoDB PutItem (ownership)" }),
+  ownership: slow(memory.ownership, {
+    load: "DynamoDB GetItem (ownership)", loadMany: "DynamoDB BatchGetItem (ownership)", save: "DynamoDB PutItem (ownership)",
+    leaseAndClaim: "DynamoDB TransactWriteItems (lease + ownership)",
+  }),
   targetGroups: slow(memory.targetGroups, { describe: "ELB DescribeTargetHealth", register: "ELB RegisterTargets", deregister: "ELB DeregisterTargets" }),
   documents: slow(memory.documents, { storedHash: "S3 HeadObject (document)", put: "S3 PutObject (document)" }),
   leases: slow(memory.leases, { acquire: "DynamoDB PutItem (lease)", release: "DynamoDB DeleteItem (lease)" }),

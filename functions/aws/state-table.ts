@@ -1,8 +1,10 @@
 // The state table: DNS record state and target-group ownership, each item carrying a version that every
 // write must name (conditional writes), so two concurrent runs can never lose an update.
-import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { NO_OWNERSHIP, type DnsStateStore, type GroupOwnership, type LeaseStore, type OwnershipStore, type Versioned } from "../dns/ports.ts";
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import {
+  NO_OWNERSHIP, type DnsStateStore, type GroupOwnership, type LeaseRequest, type LeaseStore, type OwnershipStore, type Versioned,
+} from "../dns/ports.ts";
 import { mapLimit } from "../plan/concurrency.ts";
 import { batches, type ConvergedMark } from "../plan/target-groups.ts";
 import { recordStateOf, type KeyedRecordState, type RecordState } from "../dns/tracker.ts";
@@ -26,8 +28,7 @@ async function putVersioned(client: DynamoDBDocumentClient, table: string, item:
     await client.send(new PutCommand({
       TableName: table,
       Item: { ...item, version: expectedVersion + 1 },
-      ConditionExpression: expectedVersion === 0 ? "attribute_not_exists(pk)" : "version = :expected",
-      ...(expectedVersion === 0 ? {} : { ExpressionAttributeValues: { ":expected": expectedVersion } }),
+      ...versionCondition(expectedVersion),
     }));
     return true;
   } catch (error) {
@@ -88,11 +89,39 @@ export function ownershipStore(client: DynamoDBDocumentClient, table: string): O
       await batchGetItems(client, table, [...new Set(arns)].map(ownershipKey), (item) => result.set(String(item.pk).slice("owner#".length), ownershipOf(item)));
       return result;
     },
-    save: (arn, ownership, expectedVersion) => putVersioned(client, table, {
-      ...ownershipKey(arn), targets: [...ownership.targets], ...(ownership.converged ? { converged: { ...ownership.converged } } : {}),
-    }, expectedVersion),
+    save: (arn, ownership, expectedVersion) => putVersioned(client, table, ownershipItem(arn, ownership), expectedVersion),
+    async leaseAndClaim(arn, lease, expectedVersion, claim) {
+      // One TransactWriteItems: the lease item as leaseStore writes it, and a check (or a versioned put) of the
+      // ownership item. Cancellation reasons come in the order of the items
+      // (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+      const version = versionCondition(expectedVersion);
+      const ownership = claim
+        ? { Put: { TableName: table, Item: { ...ownershipItem(arn, claim), version: expectedVersion + 1 }, ...version } }
+        : { ConditionCheck: { TableName: table, Key: ownershipKey(arn), ...version } };
+      try {
+        await client.send(new TransactWriteCommand({ TransactItems: [{ Put: { TableName: table, ...leasePut(arn, lease) } }, ownership] }));
+        return "leased";
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const reasons = (error.CancellationReasons ?? []).map((reason) => reason.Code);
+        // A conflict with another transaction on these items is another run taking this group's lease.
+        if (reasons[0] === "ConditionalCheckFailed" || reasons.includes("TransactionConflict")) return "busy";
+        if (reasons[1] === "ConditionalCheckFailed") return "changed";
+        throw error; // throttling, capacity, validation: not an answer about the group
+      }
+    },
   };
 }
+
+const ownershipItem = (arn: string, ownership: GroupOwnership) => ({
+  ...ownershipKey(arn), targets: [...ownership.targets], ...(ownership.converged ? { converged: { ...ownership.converged } } : {}),
+});
+
+/** The condition every versioned write names: the item is at `expectedVersion` (0: there is no item yet). */
+const versionCondition = (expectedVersion: number) => ({
+  ConditionExpression: expectedVersion === 0 ? "attribute_not_exists(pk)" : "version = :expected",
+  ...(expectedVersion === 0 ? {} : { ExpressionAttributeValues: { ":expected": expectedVersion } }),
+});
 
 export const rolloutKey = (key: string) => ({ pk: `rollout#${key}`, sk: "state" });
 
@@ -108,17 +137,19 @@ export function rolloutStateStore(client: DynamoDBDocumentClient, table: string)
 
 export const leaseKey = (resource: string) => ({ pk: `lease#${resource}`, sk: "lease" });
 
+/** The lease item and the condition that takes it: free, expired, or already this holder's. */
+const leasePut = (resource: string, { holder, now, ttlMs }: LeaseRequest) => ({
+  Item: { ...leaseKey(resource), holder, leaseUntil: now + ttlMs, expiresAt: Math.ceil((now + ttlMs) / 1000) + 3600 },
+  ConditionExpression: "attribute_not_exists(pk) OR leaseUntil < :now OR holder = :holder",
+  ExpressionAttributeValues: { ":now": now, ":holder": holder },
+});
+
 /** Leases expire by themselves (expiresAt, also the table's TTL attribute in seconds) if a holder dies. */
 export function leaseStore(client: DynamoDBDocumentClient, table: string): LeaseStore {
   return {
     async acquire(resource, holder, now, ttlMs) {
       try {
-        await client.send(new PutCommand({
-          TableName: table,
-          Item: { ...leaseKey(resource), holder, leaseUntil: now + ttlMs, expiresAt: Math.ceil((now + ttlMs) / 1000) + 3600 },
-          ConditionExpression: "attribute_not_exists(pk) OR leaseUntil < :now OR holder = :holder",
-          ExpressionAttributeValues: { ":now": now, ":holder": holder },
-        }));
+        await client.send(new PutCommand({ TableName: table, ...leasePut(resource, { holder, now, ttlMs }) }));
         return true;
       } catch (error) {
         if (error instanceof ConditionalCheckFailedException) return false;

@@ -6,7 +6,7 @@ import type { DnsClient } from "./resolve.ts";
 import type { SyncPorts } from "./sync.ts";
 import { targetKey } from "../plan/target-groups.ts";
 import type {
-  AcceptedConfigSource, AcceptedSnapshot, DnsStateStore, DocumentStore, LeaseStore, OwnershipStore, TargetGroupApi, Versioned,
+  AcceptedConfigSource, AcceptedSnapshot, DnsStateStore, DocumentStore, LeaseRequest, LeaseStore, OwnershipStore, TargetGroupApi, Versioned,
 } from "./ports.ts";
 import type { RecordState } from "./tracker.ts";
 
@@ -49,6 +49,11 @@ export class MemoryDnsState implements DnsStateStore {
 
 export class MemoryOwnership implements OwnershipStore {
   readonly groups = new VersionedMap<GroupOwnership>();
+  private readonly leases: MemoryLeases;
+  /** The leases its leaseAndClaim takes: the run's LeaseStore. */
+  constructor(leases: MemoryLeases) {
+    this.leases = leases;
+  }
   async load(arn: string) {
     return structuredClone(this.groups.get(arn) ?? NO_OWNERSHIP);
   }
@@ -62,6 +67,13 @@ export class MemoryOwnership implements OwnershipStore {
   }
   async save(arn: string, ownership: GroupOwnership, expectedVersion: number) {
     return this.groups.save(arn, ownership, expectedVersion);
+  }
+  async leaseAndClaim(arn: string, lease: LeaseRequest, expectedVersion: number, claim?: GroupOwnership) {
+    if (!this.leases.available(arn, lease.holder, lease.now)) return "busy" as const;
+    if ((this.groups.get(arn)?.version ?? 0) !== expectedVersion) return "changed" as const;
+    await this.leases.acquire(arn, lease.holder, lease.now, lease.ttlMs);
+    if (claim) this.groups.save(arn, claim, expectedVersion);
+    return "leased" as const;
   }
 }
 
@@ -95,9 +107,12 @@ export class MemoryDocuments implements DocumentStore {
 
 export class MemoryLeases implements LeaseStore {
   readonly leases = new Map<string, { holder: string; expiresAt: number }>();
-  async acquire(resource: string, holder: string, now: number, ttlMs: number) {
+  available(resource: string, holder: string, now: number): boolean {
     const lease = this.leases.get(resource);
-    if (lease && lease.expiresAt > now && lease.holder !== holder) return false;
+    return !lease || lease.expiresAt <= now || lease.holder === holder;
+  }
+  async acquire(resource: string, holder: string, now: number, ttlMs: number) {
+    if (!this.available(resource, holder, now)) return false;
     this.leases.set(resource, { holder, expiresAt: now + ttlMs });
     return true;
   }
@@ -108,14 +123,15 @@ export class MemoryLeases implements LeaseStore {
 
 /** A whole DNS loop in memory around one snapshot and one DNS client: the local mode and the tests. */
 export function memoryDnsPorts(snapshot: AcceptedSnapshot, dns: () => DnsClient) {
+  const leases = new MemoryLeases();
   return {
     config: new MemoryConfig(snapshot),
     dns,
     state: new MemoryDnsState(),
-    ownership: new MemoryOwnership(),
+    ownership: new MemoryOwnership(leases),
     targetGroups: new MemoryTargetGroups(),
     documents: new MemoryDocuments(),
-    leases: new MemoryLeases(),
+    leases,
     schedule: new LookupSchedule(),
   } satisfies SyncPorts;
 }

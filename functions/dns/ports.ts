@@ -52,6 +52,18 @@ export interface OwnershipStore {
   /** Many groups at once (batched reads); a group with nothing stored is absent from the map. */
   loadMany(arns: readonly string[]): Promise<Map<string, Versioned<GroupOwnership>>>;
   save(arn: string, ownership: GroupOwnership, expectedVersion: number): Promise<boolean>;
+  /**
+   * Takes the group's lease (the LeaseStore's, for resource `arn`) and, all or nothing with it, checks that the
+   * group's ownership is still at `expectedVersion`, writing `claim` over it when given (its version then moves
+   * on by one). "busy": another holder has the lease; "changed": the ownership moved on. Either way nothing is written.
+   */
+  leaseAndClaim(arn: string, lease: LeaseRequest, expectedVersion: number, claim?: GroupOwnership): Promise<"leased" | "busy" | "changed">;
+}
+
+export interface LeaseRequest {
+  readonly holder: string;
+  readonly now: number;
+  readonly ttlMs: number;
 }
 
 /** A short lease that makes one run the only writer of a resource; it expires by itself if its holder dies. */

@@ -12,7 +12,7 @@ import {
 } from "../plan/target-groups.ts";
 import { recordId, recordsAffectedBy, recordsInFleet, type RecordKey } from "./names.ts";
 import {
-  NO_OWNERSHIP, type AcceptedConfigSource, type AcceptedSnapshot, type DnsStateStore, type DocumentStore, type GroupOwnership, type LeaseStore,
+  NO_OWNERSHIP, type AcceptedConfigSource, type AcceptedSnapshot, type DnsStateStore, type DocumentStore, type GroupOwnership, type LeaseRequest, type LeaseStore,
   type LookupSchedule, type OwnershipStore, type TargetGroupApi, type Versioned,
 } from "./ports.ts";
 import type { DnsClient, Observation } from "./resolve.ts";
@@ -481,26 +481,21 @@ async function applyUnderLease(
   readBefore?: Versioned<GroupOwnership>,
 ): Promise<TargetGroupPlan> {
   const holder = options.runId ?? `run-${options.now}-${Math.random().toString(36).slice(2)}`;
-  if (!(await ports.leases.acquire(group.arn, holder, options.now, LEASE_MS))) {
+  const plannable = (ownership: Versioned<GroupOwnership>) =>
+    plannableFromMark(group.arn, ownership.value.converged, ports.schedule.describedAt(group.arn), options.now, options.fullCheckMs ?? FULL_CHECK_MS);
+  // A group whose mark vouches for it is planned from what the run read, and leased and claimed in one write that
+  // holds only if nothing changed since: no read under the lease. Anything else takes the lease, then reads.
+  const early = readBefore && plannable(readBefore)
+    ? await leaseWithPlanFromMark(group, desired, check, readBefore, { holder, now: options.now, ttlMs: LEASE_MS }, ports)
+    : "changed";
+  if (early === "busy" || (early === "changed" && !(await ports.leases.acquire(group.arn, holder, options.now, LEASE_MS)))) {
     return {
       group: group.name, arn: group.arn, ...(group.availabilityZone ? { availabilityZone: group.availabilityZone } : {}),
       register: [], deregister: [], owned: [], skipped: desired.skipped, busy: true, check,
     };
   }
   try {
-    const { registered, ownership } = await registrationsUnderLease(group.arn, readBefore, ports, options);
-    const fromMark = registered === "as marked";
-    const locked: TargetGroupPlan = fromMark
-      ? { ...planFromMark(group, desired, ownership.value.targets), check, fromMark }
-      : { ...planAgainst(group, desired, { registered, owned: ownership.value.targets }), check };
-    const owned = [...ownership.value.targets].sort();
-    const claimed = [...new Set([...owned, ...locked.owned])].sort();
-    let version = ownership.version;
-    if (claimed.join() !== owned.join()) {
-      // Not converged until the registrations are done: the claim carries no converged mark.
-      if (!(await ports.ownership.save(group.arn, { targets: claimed }, version))) throw new Error(`ownership of ${group.arn} changed under its lease`);
-      version++;
-    }
+    const { locked, ownership, claimed, version, registered } = early === "changed" ? await planUnderLease(group, desired, check, plannable, readBefore, ports, options) : early;
     const batchSize = options.batchSize ?? 100;
     for (const batch of batches(locked.register, batchSize)) await ports.targetGroups.register(group.arn, batch, locked.availabilityZone);
     for (const batch of batches(locked.deregister, batchSize)) await ports.targetGroups.deregister(group.arn, batch);
@@ -516,6 +511,61 @@ async function applyUnderLease(
   }
 }
 
+/** A group's plan under its lease, with what it owned, what it claimed and the ownership's version after the claim. */
+interface LockedPlan {
+  readonly locked: TargetGroupPlan;
+  readonly ownership: Versioned<GroupOwnership>;
+  readonly claimed: readonly string[];
+  readonly version: number;
+  readonly registered: readonly TargetRef[] | "as marked";
+}
+
+/**
+ * Plans from the mark the run read, then takes the lease and claims in one write conditional on that read being
+ * current (leaseAndClaim). "changed": nothing was written, and the group takes the lease and reads again.
+ */
+async function leaseWithPlanFromMark(
+  group: TargetGroupModel,
+  desired: DesiredTargets,
+  check: GroupCheck,
+  readBefore: Versioned<GroupOwnership>,
+  lease: LeaseRequest,
+  ports: SyncPorts,
+): Promise<LockedPlan | "busy" | "changed"> {
+  const locked: TargetGroupPlan = { ...planFromMark(group, desired, readBefore.value.targets), check, fromMark: true };
+  const { claimed, needed } = claimOf(readBefore.value.targets, locked.owned);
+  const outcome = await ports.ownership.leaseAndClaim(group.arn, lease, readBefore.version, needed ? { targets: claimed } : undefined);
+  if (outcome !== "leased") return outcome;
+  return { locked, ownership: readBefore, claimed, version: readBefore.version + (needed ? 1 : 0), registered: "as marked" };
+}
+
+/** Under the lease: reads what the group holds (registrationsUnderLease), plans, and claims before any registration. */
+async function planUnderLease(
+  group: TargetGroupModel,
+  desired: DesiredTargets,
+  check: GroupCheck,
+  plannable: (ownership: Versioned<GroupOwnership>) => boolean,
+  readBefore: Versioned<GroupOwnership> | undefined,
+  ports: SyncPorts,
+  options: SyncOptions,
+): Promise<LockedPlan> {
+  const { registered, ownership } = await registrationsUnderLease(group.arn, plannable, readBefore, ports, options);
+  const locked: TargetGroupPlan = registered === "as marked"
+    ? { ...planFromMark(group, desired, ownership.value.targets), check, fromMark: true }
+    : { ...planAgainst(group, desired, { registered, owned: ownership.value.targets }), check };
+  const { claimed, needed } = claimOf(ownership.value.targets, locked.owned);
+  // Not converged until the registrations are done: the claim carries no converged mark.
+  if (needed && !(await ports.ownership.save(group.arn, { targets: claimed }, ownership.version))) throw new Error(`ownership of ${group.arn} changed under its lease`);
+  return { locked, ownership, claimed, version: ownership.version + (needed ? 1 : 0), registered };
+}
+
+/** What a group owns while its plan is applied: what it owned and what the plan will own. */
+function claimOf(owned: readonly string[], planned: readonly string[]): { claimed: string[]; needed: boolean } {
+  const before = [...owned].sort();
+  const claimed = [...new Set([...before, ...planned])].sort();
+  return { claimed, needed: claimed.join() !== before.join() };
+}
+
 /**
  * What the group holds, read under its lease: "as marked" when its ownership, as read under the lease, vouches
  * for its registrations (plannableFromMark: exactly the owned targets), else a describe. The read before the lease
@@ -523,13 +573,11 @@ async function applyUnderLease(
  */
 async function registrationsUnderLease(
   arn: string,
+  plannable: (ownership: Versioned<GroupOwnership>) => boolean,
   readBefore: Versioned<GroupOwnership> | undefined,
   ports: SyncPorts,
   options: SyncOptions,
 ): Promise<{ registered: readonly TargetRef[] | "as marked"; ownership: Versioned<GroupOwnership> }> {
-  const fullCheckMs = options.fullCheckMs ?? FULL_CHECK_MS;
-  const plannable = (ownership: Versioned<GroupOwnership>) =>
-    plannableFromMark(arn, ownership.value.converged, ports.schedule.describedAt(arn), options.now, fullCheckMs);
   let registered: Promise<readonly TargetRef[]> | undefined;
   let ownership: Versioned<GroupOwnership>;
   if (readBefore && plannable(readBefore)) {

@@ -115,14 +115,15 @@ export class LocalDnsLoop {
     this.options = options;
     this.documents = new ApplyingDocuments(options.apply);
     const client = createDnsClient({ servers: [options.resolver], timeoutMs: 1_000, tries: 2 });
+    const leases = new MemoryLeases();
     this.ports = {
       config: options.config,
       dns: () => client,
       state: new MemoryDnsState(),
-      ownership: new MemoryOwnership(),
+      ownership: new MemoryOwnership(leases),
       targetGroups: new MemoryTargetGroups(),
       documents: this.documents,
-      leases: new MemoryLeases(),
+      leases,
       schedule: new LookupSchedule(),
     };
   }

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Context } from "aws-lambda";
 import { DescribeTargetHealthCommand, RegisterTargetsCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { GetCommand, PutCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import "aws-sdk-client-mock-vitest/extend";
@@ -123,13 +124,15 @@ services:
     const describe = vi.spyOn(ports.targetGroups, "describe");
     // After this run read the ownership and before it takes the lease, another run claims a target (a claim
     // carries no mark), registers it and dies before its mark: only a describe knows what is registered now.
-    const acquire = ports.leases.acquire.bind(ports.leases);
-    ports.leases.acquire = async (...args) => {
+    const leaseAndClaim = ports.ownership.leaseAndClaim.bind(ports.ownership);
+    ports.ownership.leaseAndClaim = async (...args) => {
       const current = await ports.ownership.load(ARN);
       await ports.ownership.save(ARN, { targets: [...current.value.targets, "10.0.0.7:443"] }, current.version);
       await ports.targetGroups.register(ARN, [{ id: "10.0.0.7", port: 443 }]);
-      ports.leases.acquire = acquire;
-      return acquire(...args);
+      ports.ownership.leaseAndClaim = leaseAndClaim;
+      const outcome = await leaseAndClaim(...args);
+      expect(outcome).toBe("changed"); // nothing written: the run takes the lease and reads again
+      return outcome;
     };
     answer = ["10.0.0.1", "10.0.0.2"];
     const report = await syncDns({ scope: "due" }, ports, { now: 61_000 });
@@ -260,6 +263,10 @@ services:
     expect(describes()).toBe(0);
     expect(aws.elb).toHaveReceivedCommandWith(RegisterTargetsCommand, { TargetGroupArn: ARN, Targets: [{ Id: "10.50.0.13", Port: 5432 }] });
     expect(mark(ARN)).toMatchObject({ at: Date.now(), describedAt: converged, othersRegistered: 0 });
+    // Leased and claimed in one transaction on what the run had read: no lease Put, no read under the lease.
+    expect(aws.dynamo).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+    expect(aws.dynamo).not.toHaveReceivedCommand(GetCommand);
+    expect(aws.dynamo.commandCalls(PutCommand).map((call) => String(call.args[0].input.Item?.pk))).toEqual([expect.stringMatching(/^dns#/), `owner#${ARN}`]);
     aws.resetHistory();
     later(61_000);
     expect((await handler(await scheduled(), context)).groups).toEqual({ skipped: 2, changed: 0, changedFromMark: 0, fullChecks: 0, driftRepaired: 0, fullChecksDeferred: 0 });

@@ -1,9 +1,10 @@
 // The state table adapter's batched reads through the real DynamoDB document client (aws-sdk-client-mock):
 // BatchGetItem takes at most 100 keys per call and may hand back any of them as UnprocessedKeys, which are
 // asked again (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html).
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { BatchGetCommand, DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBClient, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import { BatchGetCommand, DynamoDBDocumentClient, PutCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
+import "aws-sdk-client-mock-vitest/extend";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BATCH_GET_LIMIT, BATCH_GETS_IN_FLIGHT, dnsStateStore, ownershipStore } from "../../functions/aws/state-table.ts";
 
@@ -78,5 +79,58 @@ describe("batched reads", () => {
       ConditionExpression: "version = :expected",
       ExpressionAttributeValues: { ":expected": 3 },
     });
+  });
+});
+
+describe("a group's lease and claim in one transaction", () => {
+  const ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/onprem-db/0123456789abcdef";
+  const lease = { holder: "run-1", now: 1_000_000, ttlMs: 30_000 };
+  const leaseItem = {
+    TableName: "state",
+    Item: { pk: `lease#${ARN}`, sk: "lease", holder: "run-1", leaseUntil: 1_030_000, expiresAt: 1_030 + 3_600 },
+    ConditionExpression: "attribute_not_exists(pk) OR leaseUntil < :now OR holder = :holder",
+    ExpressionAttributeValues: { ":now": 1_000_000, ":holder": "run-1" },
+  };
+  const cancelled = (codes: string[]) => new TransactionCanceledException({
+    message: "Transaction cancelled", $metadata: {}, CancellationReasons: codes.map((Code) => ({ Code })),
+  });
+
+  it("writes the lease as the lease store does and the claim at the next version, conditional on the version read", async () => {
+    dynamo.on(TransactWriteCommand).resolves({});
+    const outcome = await ownershipStore(client, "state").leaseAndClaim(ARN, lease, 3, { targets: ["10.0.0.1:5432", "10.0.0.2:5432"] });
+    expect(outcome).toBe("leased");
+    expect(dynamo).toHaveReceivedCommandWith(TransactWriteCommand, {
+      TransactItems: [
+        { Put: leaseItem },
+        {
+          Put: {
+            TableName: "state", Item: { pk: `owner#${ARN}`, sk: "targets", targets: ["10.0.0.1:5432", "10.0.0.2:5432"], version: 4 },
+            ConditionExpression: "version = :expected", ExpressionAttributeValues: { ":expected": 3 },
+          },
+        },
+      ],
+    });
+  });
+
+  it("without a claim, checks the version only; a group with no item yet must still have none", async () => {
+    dynamo.on(TransactWriteCommand).resolves({});
+    await ownershipStore(client, "state").leaseAndClaim(ARN, lease, 0);
+    expect(dynamo).toHaveReceivedCommandWith(TransactWriteCommand, {
+      TransactItems: [{ Put: leaseItem }, { ConditionCheck: { TableName: "state", Key: { pk: `owner#${ARN}`, sk: "targets" }, ConditionExpression: "attribute_not_exists(pk)" } }],
+    });
+  });
+
+  it("tells a held lease (or another run's transaction) from a moved ownership by the reasons, in the items' order; anything else is thrown", async () => {
+    const store = ownershipStore(client, "state");
+    const outcome = (codes: string[]) => {
+      dynamo.reset();
+      dynamo.on(TransactWriteCommand).rejects(cancelled(codes));
+      return store.leaseAndClaim(ARN, lease, 3);
+    };
+    await expect(outcome(["ConditionalCheckFailed", "None"])).resolves.toBe("busy");
+    await expect(outcome(["None", "ConditionalCheckFailed"])).resolves.toBe("changed");
+    await expect(outcome(["ConditionalCheckFailed", "ConditionalCheckFailed"])).resolves.toBe("busy");
+    await expect(outcome(["None", "TransactionConflict"])).resolves.toBe("busy"); // another run's transaction on the group
+    await expect(outcome(["None", "ProvisionedThroughputExceeded"])).rejects.toThrow(TransactionCanceledException);
   });
 });

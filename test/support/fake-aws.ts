@@ -1,19 +1,19 @@
 // A small in-memory AWS behind aws-sdk-client-mock: the real SDK clients send real commands, and these
 // fakes answer them with the services' documented behaviour (conditional writes, idempotent
 // registration). Optional fault injection throws throttling and 5xx errors at a given rate.
-import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   DeregisterTargetsCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, RegisterTargetsCommand,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { BatchGetCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { createHash } from "node:crypto";
 
 const etag = (body: string) => `"${createHash("md5").update(body).digest("hex")}"`;
 
-export const WRITE_COMMANDS = [PutObjectCommand, PutCommand, DeleteCommand, RegisterTargetsCommand, DeregisterTargetsCommand, PutEventsCommand];
+export const WRITE_COMMANDS = [PutObjectCommand, PutCommand, DeleteCommand, TransactWriteCommand, RegisterTargetsCommand, DeregisterTargetsCommand, PutEventsCommand];
 
 export class FakeAws {
   readonly s3 = mockClient(S3Client);
@@ -74,17 +74,26 @@ export class FakeAws {
     }));
     this.dynamo.on(PutCommand).callsFake((input) => this.call(() => {
       const key = `${input.Item.pk}|${input.Item.sk}`;
-      const existing = this.items.get(key);
-      const values = input.ExpressionAttributeValues ?? {};
-      const ok = input.ConditionExpression === "attribute_not_exists(pk)"
-        ? existing === undefined
-        : input.ConditionExpression === "version = :expected"
-          ? existing !== undefined && existing.version === values[":expected"]
-          : input.ConditionExpression === "attribute_not_exists(pk) OR leaseUntil < :now OR holder = :holder"
-            ? existing === undefined || (existing.leaseUntil as number) < values[":now"] || existing.holder === values[":holder"]
-            : (() => { throw new Error(`fake DynamoDB does not know the condition ${input.ConditionExpression}`); })();
-      if (!ok) throw new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} });
+      if (!this.holds(key, input)) throw new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} });
       this.items.set(key, structuredClone(input.Item));
+      return {};
+    }));
+    // All or nothing: every condition is checked first; a failed one cancels the whole transaction with a reason
+    // per item, in the items' order (DynamoDB API Reference, TransactWriteItems / TransactionCanceledException).
+    this.dynamo.on(TransactWriteCommand).callsFake((input) => this.call(() => {
+      const actions = (input.TransactItems as Array<Record<string, Record<string, any>>>).map((item) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+        const [kind, action] = Object.entries(item)[0]!;
+        const key = kind === "Put" ? action.Item : action.Key;
+        return { kind, action, key: `${key.pk}|${key.sk}` };
+      });
+      const reasons = actions.map(({ key, action }) => ({ Code: this.holds(key, action) ? "None" : "ConditionalCheckFailed" }));
+      if (reasons.some((r) => r.Code !== "None")) {
+        throw new TransactionCanceledException({ message: `Transaction cancelled [${reasons.map((r) => r.Code).join(", ")}]`, $metadata: {}, CancellationReasons: reasons });
+      }
+      for (const { kind, action, key } of actions) {
+        if (kind === "Put") this.items.set(key, structuredClone(action.Item));
+        else if (kind !== "ConditionCheck") throw new Error(`fake DynamoDB does not do ${kind} in a transaction`);
+      }
       return {};
     }));
     this.dynamo.on(DeleteCommand).callsFake((input) => this.call(() => {
@@ -122,6 +131,20 @@ export class FakeAws {
       for (const e of input.Entries) this.published.push({ detailType: e.DetailType, detail: JSON.parse(e.Detail) });
       return { FailedEntryCount: 0, Entries: [{ EventId: "e1" }] };
     }));
+  }
+
+  /** Whether the item at `key` meets a write's condition (the ones the adapters write). */
+  private holds(key: string, input: { ConditionExpression?: string; ExpressionAttributeValues?: Record<string, any> }): boolean { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const existing = this.items.get(key);
+    const values = input.ExpressionAttributeValues ?? {};
+    switch (input.ConditionExpression) {
+      case undefined: return true;
+      case "attribute_not_exists(pk)": return existing === undefined;
+      case "version = :expected": return existing !== undefined && existing.version === values[":expected"];
+      case "attribute_not_exists(pk) OR leaseUntil < :now OR holder = :holder":
+        return existing === undefined || (existing.leaseUntil as number) < values[":now"] || existing.holder === values[":holder"];
+      default: throw new Error(`fake DynamoDB does not know the condition ${input.ConditionExpression}`);
+    }
   }
 
   group(arn: string) {
