@@ -154,6 +154,19 @@ describe("wiring", () => {
 describe("dns sync", () => {
   // Lambda's Node.js runtimes take V8 flags from NODE_OPTIONS (https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html);
   // the cap is the one bench/dns-plan.bench.ts measures with.
+  // A TransactWriteItems is allowed by the permissions of its actions: Put by dynamodb:PutItem, ConditionCheck by
+  // dynamodb:ConditionCheckItem (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+  it("may take a group's lease and claim it in one transaction on the state table (PutItem, ConditionCheckItem)", () => {
+    const [role] = Object.values(template.findResources("AWS::Lambda::Function", { Properties: { Description: Match.stringLikeRegexp("DNS sync") } }))
+      .map((f) => (f as { Properties: { Role: { "Fn::GetAtt": [string, string] } } }).Properties.Role["Fn::GetAtt"][0]);
+    const statements = Object.values(template.findResources("AWS::IAM::Policy"))
+      .filter((p) => JSON.stringify((p as { Properties: { Roles: unknown } }).Properties.Roles).includes(`"${role}"`))
+      .flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }).Properties.PolicyDocument.Statement);
+    // The state table lives in the ConfigStore stack: its ARN comes in as that stack's export.
+    const onTable = statements.filter((s) => /"Fn::ImportValue":".*ConfigStore:.*State[0-9A-F]+Arn/.test(JSON.stringify(s.Resource))).flatMap((s) => [s.Action].flat());
+    expect(onTable).toEqual(expect.arrayContaining(["dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"]));
+  });
+
   it("caps V8's old space at the benched size", () => {
     template.hasResourceProperties("AWS::Lambda::Function", {
       Description: Match.stringLikeRegexp("DNS sync"),
