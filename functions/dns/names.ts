@@ -37,6 +37,21 @@ function namesOf(service: ServiceModel): string[] {
   }
 }
 
+/**
+ * Every record the config depends on (recordsInFleet's), in the order a run tracks them: the target groups' names
+ * group after group, in the config's order, then the names only services use. A group is converged as soon as its
+ * last record is tracked (groupReadiness), so with its records together it is ready early, not at the last chunk.
+ */
+export function recordsInGroupOrder(model: FleetModel): RecordKey[] {
+  const ids = new Set<string>();
+  for (const group of model.targetGroups) {
+    const family = group.ipAddressType === "ipv6" ? 6 : 4;
+    for (const target of group.targets) if (!isIpAddress(target)) ids.add(recordId({ name: target, family }));
+  }
+  for (const names of serviceNames(model).values()) for (const name of names) ids.add(recordId({ name, family: 4 }));
+  return [...ids].map(parseRecordId);
+}
+
 /** Every record the config depends on, sorted by id. */
 export function recordsInFleet(model: FleetModel): RecordKey[] {
   const ids = new Set<string>();

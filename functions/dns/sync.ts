@@ -10,7 +10,7 @@ import {
   batches, desiredDigestOf, desiredTargets, fullCheckOverdueMs, groupCheck, limitFullChecks, othersRegistered, planAgainst, planFromMark,
   plannableFromMark, type ConvergedMark, type DesiredTargets, type GroupCheck, type TargetGroupPlan, type TargetRef,
 } from "../plan/target-groups.ts";
-import { recordId, recordsAffectedBy, recordsInFleet, type RecordKey } from "./names.ts";
+import { recordId, recordsAffectedBy, recordsInGroupOrder, type RecordKey } from "./names.ts";
 import {
   NO_OWNERSHIP, type AcceptedConfigSource, type AcceptedSnapshot, type DnsStateStore, type DocumentStore, type GroupOwnership, type LeaseRequest, type LeaseStore,
   type LookupSchedule, type OwnershipStore, type TargetGroupApi, type Versioned,
@@ -220,7 +220,7 @@ async function runSync(request: SyncRequest, ports: SyncPorts, options: SyncOpti
   decideWhenReady(readiness.readyAtStart);
 
   const lookupsPerChunk = Math.max(1, Math.ceil((options.concurrency ?? 32) / CHUNKS_IN_FLIGHT));
-  const tracked = await settle(mapLimit(batches(recordsInFleet(model), options.chunkSize ?? CHUNK_SIZE), CHUNKS_IN_FLIGHT, async (chunk) => {
+  const tracked = await settle(mapLimit(batches(recordsInGroupOrder(model), options.chunkSize ?? CHUNK_SIZE), CHUNKS_IN_FLIGHT, async (chunk) => {
     const due = chunk.filter(isDue);
     // The stored state and the lookups are independent: read them side by side.
     const [states, sourced] = await Promise.all([

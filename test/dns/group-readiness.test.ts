@@ -65,6 +65,28 @@ describe("converging a group while later chunks are tracked", () => {
     expect(again.targetGroups.map((g) => g.check)).toEqual(["skip", "skip"]);
   });
 
+  it("converges a group before the last chunk even when its names and another group's interleave in name order", async () => {
+    // h0.g0, h0.g1, h1.g0, … in name order: every chunk in that order holds names of both groups, the last one too.
+    const interleaved = (g: number) => Array.from({ length: 10 }, (_, i) => `h${i}.g${g}.corp.test`);
+    const events: string[] = [];
+    const ports = memoryDnsPorts({ commit: "c1", files: { "fleet.yaml": fleetYaml.replace(names("a").join(", "), interleaved(0).join(", ")).replace(names("b").join(", "), interleaved(1).join(", ")).replace("host: a0.corp.test", "host: h0.g0.corp.test") } }, () => ({
+      async lookup(name): Promise<Observation> {
+        await new Promise((resolve) => setImmediate(resolve));
+        events.push(`answered ${name}`);
+        return { kind: "answer", addresses: [`10.${name.includes(".g0.") ? 1 : 2}.0.${/^h(\d+)\./.exec(name)![1]}`], ttlSeconds: 60 };
+      },
+    }));
+    const register = ports.targetGroups.register.bind(ports.targetGroups);
+    ports.targetGroups.register = async (groupArn, targets) => {
+      events.push(`register ${groupArn === FIRST ? "first" : "second"}`);
+      return register(groupArn, targets);
+    };
+    await syncDns({ scope: "due" }, ports, { now: 1_000, chunkSize: 5, concurrency: 4 });
+    expect(events.indexOf("register first")).toBeGreaterThan(events.indexOf("answered h9.g0.corp.test"));
+    expect(events.indexOf("register first")).toBeLessThan(events.indexOf("answered h9.g1.corp.test"));
+    expect(ports.targetGroups.registered.get(SECOND)?.size).toBe(10);
+  });
+
   it("a chunk that fails fails the run, after the group already converging has finished and released its lease", async () => {
     const events: string[] = [];
     const ports = recordedPorts(events);

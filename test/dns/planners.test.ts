@@ -1,6 +1,6 @@
 // The DNS loop's pure parts: the tracker's table, the target-group planner's table, documents, names.
 import { describe, expect, it } from "vitest";
-import { recordsAffectedBy, recordsInFleet, serviceNames } from "../../functions/dns/names.ts";
+import { recordId, recordsAffectedBy, recordsInFleet, recordsInGroupOrder, serviceNames } from "../../functions/dns/names.ts";
 import { NAME_FAILING_LONG_MS, track, type TrackerPolicy } from "../../functions/dns/tracker.ts";
 import type { TargetGroupModel } from "../../functions/fleet/load.ts";
 import { documentBody, planDocuments, runtimeDocuments } from "../../functions/plan/documents.ts";
@@ -129,6 +129,14 @@ describe("names and documents", () => {
       "billing.corp.example.com/4", "db1.corp.example.com/4", "db2.corp.example.com/4", "files.partner.example.net/4",
       "ldap.corp.example.com/4", "sftp.internal.example.com/4", "www-0c1d2e3f.7d67968.vpc-lattice-svcs.us-east-1.on.aws/4",
     ]);
+  });
+
+  it("tracks the target groups' records first, group after group, then the names only services use: the same records", async () => {
+    const model = await loadExample();
+    const ordered = recordsInGroupOrder(model).map(recordId);
+    expect([...ordered].sort()).toEqual(recordsInFleet(model).map(recordId));
+    expect(ordered.slice(0, 2)).toEqual(["db1.corp.example.com/A", "db2.corp.example.com/A"]); // onprem-db's, in its order
+    expect(new Set(ordered).size).toBe(ordered.length);
   });
 
   it("matches Route 53 record names, wildcards and parents to the names under them", async () => {
