@@ -32,6 +32,25 @@ function englishZodLocaleOnly(): EsbuildPlugin {
 }
 
 /**
+ * `node:http` through `require`, not an ES module import. Node builds an ES module's view of a builtin by reading
+ * every export, and `node:http`'s lazy `WebSocket` / `CloseEvent` / `MessageEvent` getters then load and compile
+ * Node's bundled undici (~30 ms of every cold start, found in a CPU profile of the init: docs/performance.md). The
+ * SDK's HTTP handler and the tracer's HTTP capture import it; a CommonJS require reads only what they use. SST's
+ * ESM banner defines `require` (createRequire), which esbuild's `__require` uses for the external builtin.
+ */
+export function httpThroughRequire(): EsbuildPlugin {
+  const namespace = "http-through-require";
+  return {
+    name: namespace,
+    setup(build) {
+      build.onResolve({ filter: /^(node:)?http$/ }, (args) =>
+        (args.namespace === namespace ? { path: "node:http", external: true } : args.kind === "import-statement" ? { path: "node:http", namespace } : undefined));
+      build.onLoad({ filter: /.*/, namespace }, () => ({ contents: 'module.exports = require("node:http");', loader: "js" }));
+    },
+  };
+}
+
+/**
  * How SST v2 bundles every loop's handler (its own esbuild 0.18, sst/runtime/handlers/node.js): ES modules,
  * minified, split where the code imports on demand. The AWS SDK is bundled, not taken from the runtime (loaded
  * unbundled from node_modules, it makes init 2-3.5x longer: docs/performance.md): the runtime's copy is updated by AWS without
@@ -51,7 +70,7 @@ export const LOOP_BUNDLING: NodeJSProps = {
   splitting: true,
   // SST keeps every function's and class's name by default; nothing here reads a name the minifier would change
   // (SDK errors carry their own `name`), and dropping them makes each bundle ~5 % smaller and its init ~10 % shorter.
-  esbuild: { keepNames: false, plugins: [englishZodLocaleOnly()] },
+  esbuild: { keepNames: false, plugins: [englishZodLocaleOnly(), httpThroughRequire()] },
 };
 
 export interface Loop {

@@ -2,7 +2,8 @@
 // the renderers (nor YAML, nor ECS), only English of zod's locales, and it loads and answers. The config
 // rollout's bundle, split: YAML is in a chunk of its own that importing the handler does not load, and the
 // handler path SST writes points at the entry, which loads with its chunks beside it.
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +15,7 @@ let out: string;
 let file: string;
 let inputs: string[];
 let rollout: BuiltHandler;
+let probe: string;
 
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), "proxy-fleet-watch-bundle-"));
@@ -23,6 +25,7 @@ beforeAll(async () => {
   try {
     ({ file } = await buildAsStack("functions/rollout-watch.handler", withPlugins(LOOP_BUNDLING, metafileObserver((m) => { metafile = m; })), out, "watch"));
     rollout = await buildAsStack("functions/config-rollout.handler", LOOP_BUNDLING, join(out, "rollout"), "rollout");
+    probe = (await buildAsStack("test/support/http-require-probe.handler", LOOP_BUNDLING, join(out, "probe"), "probe")).file;
   } finally {
     process.chdir(cwd);
   }
@@ -70,5 +73,16 @@ describe("the config rollout's bundle, split", () => {
     const positional = rollout.lazy.find((f) => /yaml-positional-[^/]*\.mjs$/.test(f));
     // A chunk's exports are named by the minifier: what matters is that it and the chunks it imports load.
     expect(Object.keys(await import(positional!) as object).length).toBeGreaterThan(0);
+  });
+});
+
+describe("node:http in a bundle", () => {
+  it("is required, not imported as an ES module: undici is not loaded, and default and named imports both work", () => {
+    // A fresh process: this one has loaded undici already (vitest, fetch).
+    const script = `const { handler } = await import(${JSON.stringify(`file://${probe}`)}); process.stdout.write(JSON.stringify(await handler()));`;
+    const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 30_000 });
+    expect(child.stderr).toBe("");
+    expect(JSON.parse(child.stdout)).toEqual({ status: 200, body: "pong", undiciLoaded: false });
+    expect(readFileSync(probe, "utf8")).not.toMatch(/from\s*"(node:)?http"/);
   });
 });
