@@ -50,9 +50,10 @@ services:
   agents.push(agent);
   await waitForPort(port);
 
-  await waitFor("one server up and one down", async () => {
+  // waitForPort's own probe connection is a session until HAProxy has closed both its sides: wait for it to go too.
+  await waitFor("one server up and one down, and no session", async () => {
     const sample = await agent.sample();
-    return sample.BackendsUp === 1 && sample.BackendsDown === 1;
+    return sample.BackendsUp === 1 && sample.BackendsDown === 1 && sample.CurrentSessions === 0;
   }, 10_000);
   expect(await agent.sample()).toMatchObject({ CurrentSessions: 0, BackendsUp: 1, BackendsDown: 1 });
 
