@@ -149,6 +149,8 @@ export class LocalGenerations implements Deployer {
   private revisionCount = 0;
   private deploymentCount = 0;
   private stopped = false;
+  /** Agents that started after their generation gave up on them, being stopped: stop() waits for these too. */
+  private readonly lateStops = new Set<Promise<void>>();
 
   constructor(options: GenerationsOptions) {
     this.options = options;
@@ -232,10 +234,14 @@ export class LocalGenerations implements Deployer {
     }
   }
 
-  /** Every generation and front listener, stopped; waits for rollouts in flight to end first (bounded by theirs). */
+  /**
+   * Every generation and front listener, stopped; waits for rollouts in flight to end first (bounded by theirs), and
+   * for agents that started too late for their generation to be stopped.
+   */
   async stop(): Promise<void> {
     this.shutdown();
     await Promise.all([...this.services.values()].map((s) => s.chain));
+    await Promise.all(this.lateStops);
     await Promise.all([...this.services.values()].map(async (runtime) => {
       await Promise.all([...runtime.fronts.values()].map((f) => f.close()));
       runtime.fronts.clear();
@@ -382,8 +388,9 @@ export class LocalGenerations implements Deployer {
       sleep(this.options.healthTimeoutMs).then(() => ({ timeout: true as const })),
     ]);
     if ("timeout" in outcome) {
-      // Stopped whenever it does start.
-      void starting.then((agent) => agent.stop(), () => undefined);
+      // Stopped whenever it does start; the fleet's stop waits for that.
+      const late = starting.then((agent) => agent.stop(), () => undefined).finally(() => this.lateStops.delete(late));
+      this.lateStops.add(late);
       return { ok: false, reason: `not started within ${this.options.healthTimeoutMs} ms` };
     }
     if ("error" in outcome) return { ok: false, reason: outcome.error };

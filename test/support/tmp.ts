@@ -6,5 +6,6 @@ import { join } from "node:path";
 export async function tempDir(label: string): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `pf-${label}-`));
   await chmod(path, 0o755);
-  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+  // Retried (fs.rm retries ENOTEMPTY and EBUSY): a daemon stopping as the tree is removed may still write in it.
+  return { path, cleanup: () => rm(path, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }) };
 }
