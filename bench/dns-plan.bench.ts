@@ -18,7 +18,8 @@ const runs = Number(process.env.DNS_BENCH_RUNS ?? 3);
 const oldSpaceMb = Number(process.env.DNS_BENCH_OLD_SPACE_MB ?? DNS_SYNC_OLD_SPACE_MB);
 const nodeFlags = ["--expose-gc", ...(oldSpaceMb > 0 ? [`--max-old-space-size=${oldSpaceMb}`] : [])];
 const UNITS: Record<string, string> = {
-  "peak RSS (run)": "MiB", "RSS before the run (world + code)": "MiB", "loop's own peak (peak RSS - RSS before the run)": "MiB", wall: "ms", CPU: "ms",
+  "peak RSS (run)": "MiB", "RSS before the run (world + code)": "MiB", "loop's own peak (peak RSS - RSS before the run)": "MiB",
+  "peak without the fake world (code RSS + loop's own peak)": "MiB", "RSS of the code (Node.js, loop, SDK)": "MiB", wall: "ms", CPU: "ms",
 };
 
 const ordered = (values: number[]) => [...values].sort((a, b) => a - b);
