@@ -2,8 +2,7 @@
 // group can be converged as soon as every record it names is done, while later chunks are still being
 // looked up. Its round trips then overlap the CPU-bound tracking instead of following it.
 import type { TargetGroupModel } from "../fleet/load.ts";
-import { isIpAddress } from "../fleet/net.ts";
-import { recordId } from "./names.ts";
+import { groupRecordIds } from "./names.ts";
 
 export interface GroupReadiness {
   /** Groups (indexes into the list given) that name no record at all: ready before any chunk. */
@@ -18,8 +17,7 @@ export function groupReadiness(groups: readonly TargetGroupModel[]): GroupReadin
   const pending = new Array<number>(groups.length).fill(0);
   const groupsOf = new Map<string, number[]>();
   groups.forEach((group, index) => {
-    const family = group.ipAddressType === "ipv6" ? 6 : 4;
-    const ids = new Set(group.targets.filter((t) => !isIpAddress(t)).map((name) => recordId({ name, family })));
+    const ids = groupRecordIds(group);
     pending[index] = ids.size;
     for (const id of ids) {
       const list = groupsOf.get(id);
@@ -39,22 +37,5 @@ export function groupReadiness(groups: readonly TargetGroupModel[]): GroupReadin
       }
       return ready;
     },
-  };
-}
-
-/** Runs tasks at most `limit` at once, in the order they were handed in, whenever they arrive. */
-export function limiter(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  return async (task) => {
-    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    else running++;
-    try {
-      return await task();
-    } finally {
-      const next = waiting.shift();
-      if (next) next(); // the slot passes straight to the next task
-      else running--;
-    }
   };
 }

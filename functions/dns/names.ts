@@ -1,6 +1,6 @@
 // Which DNS names the accepted config depends on, and who uses each: runtime target documents for
 // HAProxy, NGINX and strongSwan services, and NLB target groups.
-import type { FleetModel, ServiceModel } from "../fleet/load.ts";
+import type { FleetModel, ServiceModel, TargetGroupModel } from "../fleet/load.ts";
 import { isIpAddress } from "../fleet/net.ts";
 import type { Family } from "./resolve.ts";
 
@@ -38,30 +38,26 @@ function namesOf(service: ServiceModel): string[] {
 }
 
 /**
- * Every record the config depends on (recordsInFleet's), in the order a run tracks them: the target groups' names
+ * Every record the config depends on, in the order a run tracks them: the target groups' names
  * group after group, in the config's order, then the names only services use. A group is converged as soon as its
  * last record is tracked (groupReadiness), so with its records together it is ready early, not at the last chunk.
  */
 export function recordsInGroupOrder(model: FleetModel): RecordKey[] {
   const ids = new Set<string>();
-  for (const group of model.targetGroups) {
-    const family = group.ipAddressType === "ipv6" ? 6 : 4;
-    for (const target of group.targets) if (!isIpAddress(target)) ids.add(recordId({ name: target, family }));
-  }
+  for (const group of model.targetGroups) for (const id of groupRecordIds(group)) ids.add(id);
   for (const names of serviceNames(model).values()) for (const name of names) ids.add(recordId({ name, family: 4 }));
   return [...ids].map(parseRecordId);
 }
 
+/** The records a target group's names are looked up as (A for an ipv4 group, AAAA for ipv6), each once. */
+export function groupRecordIds(group: TargetGroupModel): Set<string> {
+  const family = group.ipAddressType === "ipv6" ? 6 : 4;
+  return new Set(group.targets.filter((target) => !isIpAddress(target)).map((name) => recordId({ name, family })));
+}
+
 /** Every record the config depends on, sorted by id. */
 export function recordsInFleet(model: FleetModel): RecordKey[] {
-  const ids = new Set<string>();
-  for (const names of serviceNames(model).values()) for (const name of names) ids.add(recordId({ name, family: 4 }));
-  for (const group of model.targetGroups) {
-    for (const target of group.targets) {
-      if (!isIpAddress(target)) ids.add(recordId({ name: target, family: group.ipAddressType === "ipv6" ? 6 : 4 }));
-    }
-  }
-  return [...ids].sort().map(parseRecordId);
+  return recordsInGroupOrder(model).map(recordId).sort().map(parseRecordId);
 }
 
 /**

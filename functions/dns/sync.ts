@@ -18,8 +18,8 @@ import {
 import type { DnsClient, Observation } from "./resolve.ts";
 import { EMPTY_RECORD, track, type RecordState, type Step, type TrackerPolicy } from "./tracker.ts";
 import { zoneAwareClient, type Source, type SourcedDnsClient, type ZonePort } from "./zone.ts";
-import { mapLimit } from "../plan/concurrency.ts";
-import { groupReadiness, limiter } from "./group-readiness.ts";
+import { limiter, mapLimit } from "../plan/concurrency.ts";
+import { groupReadiness } from "./group-readiness.ts";
 
 export type SyncRequest =
   | { readonly scope: "due" }

@@ -12,6 +12,7 @@
 //   latency                               the set for this deployment's region, else the resolver decides
 //   geolocation, geoproximity, IP-based   the resolver decides (the answer depends on where the query comes from)
 import type { DnsClient, Family, Observation } from "./resolve.ts";
+import { limiter } from "../plan/concurrency.ts";
 
 /** The fields of Route 53's ResourceRecordSet (ListResourceRecordSets) the loop reads, in its own spelling. */
 export interface ZoneRecordSet {
@@ -167,7 +168,7 @@ const MAX_HOPS = 8;
 
 /** Names in a watched zone are read from the zone; every other name (and what the zone defers) from the resolver. */
 export function zoneAwareClient(options: ZoneClientOptions): SourcedDnsClient {
-  const limit = semaphore(options.concurrentReads ?? 4);
+  const limit = limiter(options.concurrentReads ?? 4);
   const read = (zoneId: string, name: string) => limit(() => options.port.recordSets(zoneId, name));
   const viaResolver = async (name: string, family: Family, why?: string): Promise<SourcedObservation> =>
     ({ observation: await options.resolver.lookup(name, family), source: "resolver", ...(why ? { why } : {}) });
@@ -249,21 +250,4 @@ function zoneFailure(error: unknown): Observation {
   const name = (error as { name?: string }).name ?? "Error";
   const message = (error as { message?: string }).message ?? String(error);
   return { kind: "failure", reason: THROTTLED.has(name) ? "throttled" : "zone-api", detail: `${name}: ${message}` };
-}
-
-function semaphore(limit: number) {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    // A finishing task hands its slot straight to the next waiter, so the limit holds.
-    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    else active++;
-    try {
-      return await task();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
 }

@@ -1,9 +1,10 @@
 // A changed target group is converged as soon as every record it names is tracked, while later chunks are
 // still being looked up; a failure in a later chunk still fails the run, but only after the groups already
-// started have finished and released their leases. Plus the readiness bookkeeping and the limiter as rules.
+// started have finished and released their leases. Plus the readiness bookkeeping and the limiter (functions/plan/concurrency.ts) as rules.
 import { describe, expect, it, vi } from "vitest";
 import type { TargetGroupModel } from "../../functions/fleet/load.ts";
-import { groupReadiness, limiter } from "../../functions/dns/group-readiness.ts";
+import { groupReadiness } from "../../functions/dns/group-readiness.ts";
+import { limiter } from "../../functions/plan/concurrency.ts";
 import { memoryDnsPorts } from "../../functions/dns/memory.ts";
 import type { DnsClient, Observation } from "../../functions/dns/resolve.ts";
 import { syncDns } from "../../functions/dns/sync.ts";
