@@ -10,7 +10,7 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { parser } from "@aws-lambda-powertools/parser/middleware";
 import middy, { type MiddlewareObj } from "@middy/core";
 import { EventBridgeSchema } from "@aws-lambda-powertools/parser/schemas/eventbridge";
-import { z } from "zod";
+import * as z from "zod";
 
 export function powertools(serviceName: string) {
   const logger = new Logger({ serviceName });

@@ -8,27 +8,59 @@ import {
 } from "aws-cdk-lib";
 import { Function, type FunctionProps } from "sst/constructs";
 import type { NodeJSProps } from "sst/constructs/Function.js";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
 import { deploySettings } from "./settings.ts";
 import { waiveDeadLetterFinding } from "./nag.ts";
 
 type EsbuildPlugin = NonNullable<NonNullable<NodeJSProps["esbuild"]>["plugins"]>[number];
 
 /**
- * zod hangs every locale off `z.locales` and `z.core.locales` (about 250 kB minified), and SST's esbuild (0.18)
- * keeps a namespace re-export whole. Nothing reads a locale but English, zod's default (its schemas import en.js
- * themselves): `z.locales` is given that one.
+ * zod through its namespace import. `import * as z` with only `z.<name>` accesses lets esbuild keep just the zod
+ * functions used (zod marks its constructors pure); `import { z }` takes zod's `z` re-export, a namespace object
+ * SST's esbuild (0.18) keeps whole with everything it reaches (JSON Schema conversion, every locale). Our code
+ * imports zod the first way (zod's own docs' form); Powertools' parser schemas the second, rewritten here: both
+ * name the same functions, and the modules only read properties of `z`.
  */
-function englishZodLocaleOnly(): EsbuildPlugin {
-  const namespace = "zod-english-locale";
+export function zodNamespaceImports(): EsbuildPlugin {
   return {
-    name: namespace,
+    name: "zod-namespace-imports",
     setup(build) {
-      build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-        (/[\\/]zod[\\/]v4[\\/](classic[\\/]external|core[\\/]index)\.js$/.test(args.importer) ? { path: join(args.resolveDir, "../locales/index.js"), namespace } : undefined));
-      build.onLoad({ filter: /.*/, namespace }, (args) => ({ contents: 'export { default as en } from "./en.js";', resolveDir: dirname(args.path), loader: "js" }));
+      build.onLoad({ filter: /[\\/]node_modules[\\/]@aws-lambda-powertools[\\/]parser[\\/].+\.js$/ }, (args) => ({
+        contents: readFileSync(args.path, "utf8").replace(/^import \{ z \} from (['"])zod\1;$/gm, "import * as z from $1zod$1;"),
+        loader: "js",
+      }));
     },
   };
+}
+
+/** The AWS SDK clients' schema modules: every shape of the service, one `export var` each. */
+export const SDK_SCHEMA_MODULE = /[\\/]node_modules[\\/]@aws-sdk[\\/][^\\/]+[\\/]dist-es[\\/](?:.+[\\/])?schemas[\\/]schemas_\d+\.js$/;
+
+/**
+ * The SDK's shape schemas with literal keys, so that those a handler does not use are left out. Each client's
+ * schemas module (the EC2 client's is 1.3 MB) names its trait keys through string constants (`{ [_xN]: _TSa }`
+ * with `const _xN = "xmlName"`); SST's esbuild (0.18) counts a computed key as a possible side effect and keeps
+ * every statement that has one, i.e. every shape of the service (552 kB of a handler calling four EC2 operations).
+ * The same object with the constant's string written as the key (`{ "xmlName": _TSa }`) is what the module
+ * evaluates to anyway; test/stacks/sdk-schemas.test.ts holds every schema module the loops bundle to that.
+ */
+export function literalSchemaKeys(): EsbuildPlugin {
+  return {
+    name: "literal-sdk-schema-keys",
+    setup(build) {
+      build.onLoad({ filter: SDK_SCHEMA_MODULE }, (args) => ({ contents: withLiteralKeys(readFileSync(args.path, "utf8")), loader: "js" }));
+    },
+  };
+}
+
+/** A schema module's source with each computed key `[_c]:` naming a top-level string constant written as that string. */
+export function withLiteralKeys(source: string): string {
+  const strings = new Map<string, string>();
+  for (const [, name, literal] of source.matchAll(/^const (\w+) = ("(?:[^"\\\n]|\\.)*");$/gm)) strings.set(name!, literal!);
+  return source.replace(/\[(\w+)\]:/g, (key, name: string) => {
+    const literal = strings.get(name);
+    return literal === undefined ? key : `${literal}:`;
+  });
 }
 
 /**
@@ -70,7 +102,7 @@ export const LOOP_BUNDLING: NodeJSProps = {
   splitting: true,
   // SST keeps every function's and class's name by default; nothing here reads a name the minifier would change
   // (SDK errors carry their own `name`), and dropping them makes each bundle ~5 % smaller and its init ~10 % shorter.
-  esbuild: { keepNames: false, plugins: [englishZodLocaleOnly(), httpThroughRequire()] },
+  esbuild: { keepNames: false, plugins: [zodNamespaceImports(), literalSchemaKeys(), httpThroughRequire()] },
 };
 
 export interface Loop {

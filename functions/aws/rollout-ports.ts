@@ -5,7 +5,7 @@
 //   STATE_TABLE        rollout state
 //   ECS_SERVICES       JSON: { "<fleet service>": { "cluster": …, "service": …, "container": … } }
 //   EVENT_BUS_NAME     where proxy-fleet's events go (default: the default bus)
-import { z } from "zod";
+import * as z from "zod";
 import type { RolloutPorts } from "../rollout/run.ts";
 import type { WatchPorts } from "../rollout/watch.ts";
 import { codeCommitClient, dynamoClient, ecsClient, eventsClient, requireEnv, s3Client } from "./clients.ts";

@@ -3,7 +3,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { z } from "zod";
+import * as z from "zod";
 import { formatIssue, type ConfigIssue } from "../fleet/issues.ts";
 import { loadFleet, type LoadResult } from "../fleet/load.ts";
 import { Fleet } from "../fleet/schema.ts";

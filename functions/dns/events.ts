@@ -1,6 +1,6 @@
 // The event shapes the DNS loop accepts, as AWS documents them, and what each asks the loop to do.
 import { EventBridgeSchema } from "@aws-lambda-powertools/parser/schemas/eventbridge";
-import { z } from "zod";
+import * as z from "zod";
 import { ScheduledEvent } from "../lambda.ts";
 import type { SyncRequest } from "./sync.ts";
 

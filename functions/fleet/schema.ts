@@ -1,6 +1,6 @@
 // The fleet.yaml schema. Every string that reaches a rendered file is constrained here to a safe alphabet,
 // so no value can carry a newline, a quote, a brace or a directive separator into a daemon's config.
-import { z } from "zod";
+import * as z from "zod";
 import { DURATION_PATTERN, durationMs } from "./duration.ts";
 import { DH_GROUPS, ENCRYPTION, INTEGRITY, UNAVAILABLE_ALGORITHMS } from "./algorithms.ts";
 import { describeValue } from "./messages.ts";

@@ -1,6 +1,6 @@
 // The event shapes the instance-heal loop accepts, as AWS documents them.
 import { EventBridgeSchema } from "@aws-lambda-powertools/parser/schemas/eventbridge";
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Where a launching instance comes from and goes to. With a warm pool the launch hook fires twice per instance:

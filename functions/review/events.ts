@@ -1,7 +1,7 @@
 // "CodeCommit Pull Request State Change", as the CodeCommit user guide documents it ("Monitoring CodeCommit
 // events in Amazon EventBridge": pullRequestCreated, pullRequestSourceBranchUpdated, pullRequestStatusChanged).
 import { EventBridgeSchema } from "@aws-lambda-powertools/parser/schemas/eventbridge";
-import { z } from "zod";
+import * as z from "zod";
 
 export const PullRequestStateChange = EventBridgeSchema.extend({
   "detail-type": z.literal("CodeCommit Pull Request State Change"),

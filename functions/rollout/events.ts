@@ -1,6 +1,6 @@
 // The event shapes the rollout loops accept, as AWS documents them.
 import { EventBridgeSchema } from "@aws-lambda-powertools/parser/schemas/eventbridge";
-import { z } from "zod";
+import * as z from "zod";
 
 /** "CodeCommit Repository State Change": a reference was created, updated or deleted. */
 export const CodeCommitStateChange = EventBridgeSchema.extend({

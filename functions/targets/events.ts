@@ -1,6 +1,6 @@
 // The event shapes the task-targets loop accepts, as AWS documents them, and what each asks it to look at.
 import { EventBridgeSchema } from "@aws-lambda-powertools/parser/schemas/eventbridge";
-import { z } from "zod";
+import * as z from "zod";
 import { ScheduledEvent } from "../lambda.ts";
 import { serviceOfGroup, type ServiceTargets } from "./plan.ts";
 
