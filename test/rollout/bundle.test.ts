@@ -16,6 +16,7 @@ let file: string;
 let inputs: string[];
 /** Every JavaScript file of the watch's build. */
 let watchOutputs: string[];
+let watchMetafile: Metafile;
 let rollout: BuiltHandler;
 let probe: string;
 
@@ -33,6 +34,7 @@ beforeAll(async () => {
   }
   inputs = Object.values(metafile!.outputs).flatMap((o) => Object.keys(o.inputs));
   watchOutputs = Object.keys(metafile!.outputs).filter((path) => path.endsWith(".mjs"));
+  watchMetafile = metafile!;
 }, 240_000);
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -85,6 +87,25 @@ describe("the config rollout's bundle, split", () => {
     const positional = rollout.lazy.find((f) => /yaml-positional-[^/]*\.mjs$/.test(f));
     // A chunk's exports are named by the minifier: what matters is that it and the chunks it imports load.
     expect(Object.keys(await import(positional!) as object).length).toBeGreaterThan(0);
+  });
+});
+
+describe("packages in a bundle", () => {
+  /** Package name → the folders its bundled code comes from (more than one: a copy per version npm could not hoist). */
+  const copies = (metafile: Metafile) => {
+    const found = new Map<string, Set<string>>();
+    for (const output of Object.values(metafile.outputs)) {
+      for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+        const m = /^(.*node_modules\/((?:@[^/]+\/)?[^/]+))\//.exec(input);
+        if (m && bytesInOutput > 0) found.set(m[2]!, (found.get(m[2]!) ?? new Set()).add(m[1]!));
+      }
+    }
+    return [...found].filter(([, folders]) => folders.size > 1).map(([name, folders]) => `${name}: ${[...folders].join(", ")}`);
+  };
+
+  it("come in one copy each (the SDK's signers are direct dependencies so that npm hoists the version the clients use)", () => {
+    expect(copies(watchMetafile)).toEqual([]);
+    expect(copies(rollout.metafile)).toEqual([]);
   });
 });
 
