@@ -9,6 +9,7 @@ import {
 import { Function, type FunctionProps } from "sst/constructs";
 import type { NodeJSProps } from "sst/constructs/Function.js";
 import { readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { deploySettings } from "./settings.ts";
 import { waiveDeadLetterFinding } from "./nag.ts";
 
@@ -64,6 +65,24 @@ export function withLiteralKeys(source: string): string {
 }
 
 /**
+ * The X-Ray SDK's `semver` as the one function it calls. Its AWS SDK v2 patcher (loaded with the SDK, never used
+ * by a v3 client) calls `semver.gte` and nothing else, but `require("semver")` loads all of semver's ranges and
+ * classes (~29 kB minified in every bundle); `semver/functions/gte` is the same function from the same copy.
+ * test/rollout/bundle.test.ts checks that the X-Ray SDK still calls nothing else.
+ */
+export function xraySemverGteOnly(): EsbuildPlugin {
+  const namespace = "xray-semver-gte";
+  return {
+    name: namespace,
+    setup(build) {
+      build.onResolve({ filter: /^semver$/ }, (args) =>
+        (/[\\/]node_modules[\\/]aws-xray-sdk-core[\\/]/.test(args.importer) ? { path: args.importer, namespace } : undefined));
+      build.onLoad({ filter: /.*/, namespace }, (args) => ({ contents: 'module.exports = { gte: require("semver/functions/gte") };', resolveDir: dirname(args.path), loader: "js" }));
+    },
+  };
+}
+
+/**
  * `node:http` through `require`, not an ES module import. Node builds an ES module's view of a builtin by reading
  * every export, and `node:http`'s lazy `WebSocket` / `CloseEvent` / `MessageEvent` getters then load and compile
  * Node's bundled undici (~30 ms of every cold start, found in a CPU profile of the init: docs/performance.md). The
@@ -102,7 +121,7 @@ export const LOOP_BUNDLING: NodeJSProps = {
   splitting: true,
   // SST keeps every function's and class's name by default; nothing here reads a name the minifier would change
   // (SDK errors carry their own `name`), and dropping them makes each bundle ~5 % smaller and its init ~10 % shorter.
-  esbuild: { keepNames: false, plugins: [zodNamespaceImports(), literalSchemaKeys(), httpThroughRequire()] },
+  esbuild: { keepNames: false, plugins: [zodNamespaceImports(), literalSchemaKeys(), xraySemverGteOnly(), httpThroughRequire()] },
 };
 
 export interface Loop {

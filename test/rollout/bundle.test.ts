@@ -3,7 +3,7 @@
 // rollout's bundle, split: YAML is in a chunk of its own that importing the handler does not load, and the
 // handler path SST writes points at the entry, which loads with its chunks beside it.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -96,7 +96,8 @@ describe("packages in a bundle", () => {
     const found = new Map<string, Set<string>>();
     for (const output of Object.values(metafile.outputs)) {
       for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
-        const m = /^(.*node_modules\/((?:@[^/]+\/)?[^/]+))\//.exec(input);
+        // Files only: a plugin's module ("namespace:path") is no copy of a package.
+        const m = /^([^:]*node_modules\/((?:@[^/]+\/)?[^/]+))\//.exec(input);
         if (m && bytesInOutput > 0) found.set(m[2]!, (found.get(m[2]!) ?? new Set()).add(m[1]!));
       }
     }
@@ -106,6 +107,18 @@ describe("packages in a bundle", () => {
   it("come in one copy each (the SDK's signers are direct dependencies so that npm hoists the version the clients use)", () => {
     expect(copies(watchMetafile)).toEqual([]);
     expect(copies(rollout.metafile)).toEqual([]);
+  });
+});
+
+describe("the X-Ray SDK's semver", () => {
+  it("is gte alone, the one function the X-Ray SDK calls", () => {
+    const xray = join(ROOT, "node_modules/aws-xray-sdk-core/dist/lib");
+    const callers = readdirSync(xray, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".js"))
+      .map((f) => readFileSync(join(xray, f), "utf8")).filter((source) => /require\(['"]semver['"]\)/.test(source));
+    expect(callers.length).toBeGreaterThan(0);
+    expect(new Set(callers.flatMap((source) => [...source.matchAll(/\bsemver\.(\w+)/g)].map((m) => m[1])))).toEqual(new Set(["gte"]));
+    expect(inputs).toContain("node_modules/semver/functions/gte.js");
+    expect(inputs.filter((i) => /node_modules\/semver\/(classes\/range|ranges\/)/.test(i))).toEqual([]);
   });
 });
 
