@@ -41,9 +41,10 @@ export const SDK_SCHEMA_MODULE = /[\\/]node_modules[\\/]@aws-sdk[\\/][^\\/]+[\\/
  * The SDK's shape schemas with literal keys, so that those a handler does not use are left out. Each client's
  * schemas module (the EC2 client's is 1.3 MB) names its trait keys through string constants (`{ [_xN]: _TSa }`
  * with `const _xN = "xmlName"`); SST's esbuild (0.18) counts a computed key as a possible side effect and keeps
- * every statement that has one, i.e. every shape of the service (552 kB of a handler calling four EC2 operations).
- * The same object with the constant's string written as the key (`{ "xmlName": _TSa }`) is what the module
- * evaluates to anyway; test/stacks/sdk-schemas.test.ts holds every schema module the loops bundle to that.
+ * every statement that has one, i.e. every shape of the service (552 kB of EC2 shapes in instance-heal, which
+ * calls seven EC2 operations). The same object with the constant's string written as the key
+ * (`{ "xmlName": _TSa }`) is what the module evaluates to anyway; test/stacks/sdk-schema-keys.test.ts holds every
+ * schema module the loops can bundle to that.
  */
 export function literalSchemaKeys(): EsbuildPlugin {
   return {
