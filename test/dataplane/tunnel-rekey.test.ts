@@ -1,11 +1,12 @@
 // Rekeys from a real charon: an IKEv2 tunnel between two namespaces the test creates whose CHILD SAs live
 // 3 s on A's side (esp lifetime → swanctl.conf children.<child>.rekey_time; charon rekeys a CHILD SA at
-// rekey_time minus a random part of at most rand_time, by default 10% of it: swanctl.conf(5)). The agent's samples count
-// each replacement once, the tunnel stays up throughout, and bytes carried across a rekey are still counted.
+// rekey_time minus a random part of at most rand_time, by default 10% of it: swanctl.conf(5)). The agent's samples
+// count each replacement once, never say the tunnel is down while charon has it up, and bytes carried across a rekey
+// are still counted.
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startCharon, type Charon } from "../../containers/agent/charon.ts";
-import type { MetricValues } from "../../containers/agent/metrics.ts";
+import { parseListSas, type MetricValues, type ViciSection } from "../../containers/agent/metrics.ts";
 import type { NetworkNamespace } from "../../containers/agent/netns.ts";
 import { run, startDaemon, waitFor } from "../../containers/agent/process.ts";
 import { StrongswanAgent, type SecretsResolver } from "../../containers/agent/strongswan.ts";
@@ -56,16 +57,26 @@ afterAll(async () => {
   await work?.cleanup();
 });
 
-it("counts the CHILD SA rekeys charon makes, with the tunnel up in every sample and the bytes still counted", async () => {
+it("counts the CHILD SA rekeys charon makes, never reported down while charon has it up, and the bytes still counted", async () => {
   const samples: MetricValues[] = [];
+  // A sample that says down once the tunnel was up, with charon's own listing taken right after it: a misreading if
+  // charon still had a CHILD SA in the kernel then (strongSwan's child_sa states INSTALLED, REKEYING, REKEYED under an
+  // ESTABLISHED or REKEYING IKE SA), a real gap if it had none (a CHILD SA that reached its hard lifetime, 110 % of
+  // the 3 s rekey_time, before its replacement was installed: a slow moment of this machine, not the metric).
+  const downs: Array<{ sample: number; charonHadChild: boolean; sas: string }> = [];
+  let upSince: number | undefined = undefined; // set once the tunnel is first up
   const sample = async () => {
     const values = (await agentA.sampleTunnels()).get("to-b")!;
     samples.push(values);
+    if (upSince !== undefined && values.TunnelUp !== 1) {
+      const sas = await listSas();
+      downs.push({ sample: samples.length - 1, charonHadChild: charonHasChild(sas), sas });
+    }
     return values;
   };
   await waitFor("TunnelUp 1", async () => (await sample()).TunnelUp === 1, 20_000);
-  const upSince = samples.length - 1;
-  const total = (name: keyof MetricValues) => samples.slice(upSince).reduce((sum, v) => sum + (v[name] ?? 0), 0);
+  upSince = samples.length - 1;
+  const total = (name: keyof MetricValues) => samples.slice(upSince!).reduce((sum, v) => sum + (v[name] ?? 0), 0);
 
   // Two rekeys (each 3 s apart at most), sampling every 25 ms as waitFor polls.
   await waitFor("two CHILD rekeys", async () => {
@@ -79,13 +90,26 @@ it("counts the CHILD SA rekeys charon makes, with the tunnel up in every sample 
   await sample();
   expect(total("TunnelBytesIn")).toBeGreaterThan(before);
 
-  const sas = (await run("swanctl", ["--list-sas", "--raw", "--uri", charonA.viciUri], { netns: siteA.name, env: charonA.env })).stdout;
+  const sas = await listSas();
   // charon's own view agrees: the CHILD SA now installed is not the first one (unique id 1).
   expect(sas).toMatch(/child-sas \{to-b-(\d+) /);
   const newestChild = Math.max(...[...sas.matchAll(/\bto-b-(\d+) \{/g)].map((m) => Number(m[1])));
   expect(newestChild).toBeGreaterThan(1);
   // Every rekey made a CHILD SA with a new unique id (A's charon numbers them 1, 2, …): never counted twice.
   expect(total("Rekeys")).toBeLessThanOrEqual(newestChild - 1);
-  // The tunnel never went down while it rekeyed.
-  expect(samples.slice(upSince).every((v) => v.TunnelUp === 1)).toBe(true);
+  // The tunnel was never reported down while charon had it up, rekeying or not.
+  expect(downs.filter((d) => d.charonHadChild)).toEqual([]);
+  // Real gaps are rare (none in an idle run): most samples across the rekeys say up.
+  expect(downs.length).toBeLessThan((samples.length - upSince!) / 10);
 }, 60_000);
+
+const listSas = async () => (await run("swanctl", ["--list-sas", "--raw", "--uri", charonA.viciUri], { netns: siteA.name, env: charonA.env })).stdout;
+
+/** Whether charon's listing holds a CHILD SA of to-b in the kernel under a usable IKE SA (the test's own reading). */
+function charonHasChild(raw: string): boolean {
+  return parseListSas(raw).some((event) => Object.values(event).some((ike) => {
+    const sa = ike as ViciSection;
+    if (!["ESTABLISHED", "REKEYING"].includes(String(sa.state))) return false;
+    return Object.values((sa["child-sas"] ?? {}) as ViciSection).some((child) => ["INSTALLED", "REKEYING", "REKEYED"].includes(String((child as ViciSection).state)));
+  }));
+}
