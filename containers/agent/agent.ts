@@ -17,7 +17,7 @@ import { renderFiles } from "../../functions/render/bundle.ts";
 import { contextWith, type RenderContext, type ResolvedTargets } from "../../functions/render/context.ts";
 import { BundleRefused, verifyBundle, type BundleSource } from "./bundle.ts";
 import { checkHaproxy, checkNginx, checkSquid, type CheckResult } from "./checks.ts";
-import { DRAIN_SIGNAL, haproxyUserConfig, startHaproxy, startNginx, startSquid } from "./daemons.ts";
+import { DRAIN_SIGNAL, STOP_SIGNAL, haproxyUserConfig, startHaproxy, startNginx, startSquid } from "./daemons.ts";
 import { haproxyStatMetrics, isDeniedRequest, type MetricValues } from "./metrics.ts";
 import { run, userIds, waitFor, type Daemon, type DaemonExit } from "./process.ts";
 
@@ -149,9 +149,12 @@ export class Agent {
     return this.daemon!.exited;
   }
 
-  /** Stops the daemon at once (SIGTERM, then SIGKILL after 5 s). */
+  /**
+   * Stops the daemon at once (its STOP_SIGNAL, then SIGKILL after 5 s): after a drain, or when it must not serve.
+   * Squid then does not wait out its shutdown_lifetime.
+   */
   async stop(): Promise<void> {
-    await this.daemon?.stop();
+    await this.daemon?.stop(STOP_SIGNAL[this.model.kind as keyof typeof STOP_SIGNAL]);
   }
 
   /**

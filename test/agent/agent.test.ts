@@ -172,6 +172,36 @@ services:
   });
 });
 
+describe("stop and drain", () => {
+  // Squid's cache log says how long it waits for open connections: shutdown_lifetime (3 s, rendered) on a drain's
+  // SIGTERM, nothing on a stop's SIGINT (`squid -k interrupt`), which the local fleet and a failed start use.
+  async function squidAgent(name: string) {
+    const port = await freePort();
+    const model = await loadOrThrow({
+      "fleet.yaml": `version: 1\nservices:\n  egress:\n    kind: squid\n    port: ${port}\n    allowlist: allowlist.txt\n    allowedSources: [127.0.0.0/8]\n`,
+      "allowlist.txt": "allowed.test\n",
+    });
+    const lines: string[] = [];
+    const dir = join(work.path, name);
+    const agent = await Agent.start(source(renderBundle(model.services[0]!)), {
+      bundleDir: join(dir, "bundle"), runDir: join(dir, "run"), listenAddress: "127.0.0.1", onDaemonLine: (_daemon, line) => lines.push(line),
+    });
+    agents.push(agent);
+    await waitForPort(port);
+    return { agent, lines };
+  }
+  const waited = (lines: string[]) => lines.map((l) => /Waiting (\d+) seconds for active connections to finish/.exec(l)?.[1]).filter(Boolean);
+
+  it("stops Squid without waiting out its shutdown_lifetime, which a drain waits", async () => {
+    const stopped = await squidAgent("squid-stop");
+    await stopped.agent.stop();
+    expect(waited(stopped.lines)).toEqual(["0"]);
+    const drained = await squidAgent("squid-drain");
+    await drained.agent.drain(10_000);
+    expect(waited(drained.lines)).toEqual(["3"]);
+  });
+});
+
 describe("health", () => {
   it("answers 200 with the service and hash while the daemon runs, 503 once it stopped", async () => {
     const { startHealthServer } = await import("../../containers/agent/health.ts");
