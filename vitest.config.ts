@@ -37,7 +37,10 @@ const STACKS = ["test/stacks/**/*.test.ts"];
 // Data-plane tests that start everything they run inside network namespaces of their own (uniquely named per
 // process: containers/agent/netns.ts), with their own files and container names: none of them binds a port,
 // runs a charon or touches a rule outside those namespaces, so two of them can run at once.
-const NAMESPACED = ["test/containers/**/*.test.ts", "test/dataplane/validate-accepts.property.test.ts"];
+const NAMESPACED = [
+  "test/containers/**/*.test.ts",
+  "test/dataplane/{validate-accepts.property,checks,ipsec-tunnel,agent-emf-output,strongswan-emf-output}.test.ts",
+];
 
 /**
  * vitest runs the groups (`sequence.groupOrder`) one after another, and all files of a group with one `maxWorkers`:
