@@ -11,7 +11,7 @@ import { defineConfig } from "vitest/config";
 // - "stacks": stack synthesis, one file at a time.
 // - "dataplane": everything else (daemons on fixed loopback ports, network namespaces, DNS test servers, the CLI
 //   end to end): one file at a time.
-// A test file is in exactly one project: "dataplane" takes every file the two lists below do not name, so a new
+// A test file is in exactly one project: "dataplane" takes every file the lists below do not name, so a new
 // file runs one at a time until it is listed here. Outside test/fleet and test/render (the config model and the
 // pure renderers; daemon checks of rendered files live in test/dataplane) files are named one by one, since their
 // folders also hold tests that bind ports. A file in a unit list must never bind a port or start a process that
