@@ -193,11 +193,9 @@ describe("stop and drain", () => {
   const waited = (lines: string[]) => lines.map((l) => /Waiting (\d+) seconds for active connections to finish/.exec(l)?.[1]).filter(Boolean);
 
   it("stops Squid without waiting out its shutdown_lifetime, which a drain waits", async () => {
-    const stopped = await squidAgent("squid-stop");
-    await stopped.agent.stop();
+    const [stopped, drained] = await Promise.all([squidAgent("squid-stop"), squidAgent("squid-drain")]);
+    await Promise.all([stopped.agent.stop(), drained.agent.drain(10_000)]);
     expect(waited(stopped.lines)).toEqual(["0"]);
-    const drained = await squidAgent("squid-drain");
-    await drained.agent.drain(10_000);
     expect(waited(drained.lines)).toEqual(["3"]);
   });
 });
