@@ -8,16 +8,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Plugin } from "../../bench/bundling.ts";
-import { SDK_SCHEMA_MODULE, withLiteralKeys } from "../../stacks/loops.ts";
+import { literalSchemaKeys, SDK_SCHEMA_MODULE, withLiteralKeys } from "../../stacks/loops.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 // SST's own esbuild: the one `sst deploy` bundles with.
 const esbuild = createRequire(createRequire(import.meta.url).resolve("sst/package.json"))("esbuild") as {
   build(options: Record<string, unknown>): Promise<{ outputFiles?: Array<{ text: string }> }>;
-};
-/** The bundling's rewrite, as loops.ts's plugin applies it. */
-const rewriteSchemas: Plugin = {
-  name: "rewrite", setup: (build) => build.onLoad({ filter: SDK_SCHEMA_MODULE }, (args) => ({ contents: withLiteralKeys(readFileSync(args.path, "utf8")), loader: "js" })),
 };
 /** A module named `lib` with the given source. */
 const libModule = (contents: string): Plugin => ({
@@ -48,7 +44,7 @@ async function bundled(file: string, rewrite: boolean, name: string): Promise<Re
   await esbuild.build({
     stdin: { contents: `export * from ${JSON.stringify(file)};`, resolveDir: ROOT, loader: "js" },
     bundle: true, format: "esm", platform: "node", outfile, logLevel: "error",
-    plugins: rewrite ? [rewriteSchemas] : [],
+    plugins: rewrite ? [literalSchemaKeys()] : [],
   });
   return await import(outfile) as Record<string, unknown>;
 }
